@@ -1,0 +1,1 @@
+//! Reader for xinetd configuration files, with kinetd's extensions.

@@ -19,7 +19,12 @@ pub struct Instruction {
 impl Instruction {
     /// A non-jump instruction (`BPF_STMT`).
     pub const fn stmt(code: u16, k: u32) -> Self {
-        Instruction { code, jt: 0, jf: 0, k }
+        Instruction {
+            code,
+            jt: 0,
+            jf: 0,
+            k,
+        }
     }
 
     /// A jump instruction (`BPF_JUMP`); `jt` and `jf` are relative to the next instruction.

@@ -69,7 +69,10 @@ impl Arch {
     /// Looks a syscall up by its exact, case-sensitive name.
     pub fn syscall(self, name: &str) -> Option<&'static Syscall> {
         let table = self.syscalls();
-        table.binary_search_by(|s| s.name.cmp(name)).ok().map(|i| &table[i])
+        table
+            .binary_search_by(|s| s.name.cmp(name))
+            .ok()
+            .map(|i| &table[i])
     }
 }
 

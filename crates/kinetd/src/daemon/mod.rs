@@ -1,0 +1,9 @@
+//! The daemon: listeners, admission, the launch path, logging and signals.
+
+use std::ffi::OsString;
+use std::process::ExitCode;
+
+pub fn main(_args: &[OsString]) -> ExitCode {
+    eprintln!("kinetd: not built yet");
+    ExitCode::FAILURE
+}

@@ -96,9 +96,9 @@ fn field(offset: u32) -> String {
         SECCOMP_DATA_ARCH => "arch".to_owned(),
         SECCOMP_DATA_IP => "ip".to_owned(),
         o if o == SECCOMP_DATA_IP + 4 => "ip.hi".to_owned(),
-        o if (SECCOMP_DATA_ARGS..SECCOMP_DATA_SIZE).contains(&o) && o % 4 == 0 => {
+        o if (SECCOMP_DATA_ARGS..SECCOMP_DATA_SIZE).contains(&o) && o.is_multiple_of(4) => {
             let index = (o - SECCOMP_DATA_ARGS) / 8;
-            let half = if o % 8 == 0 { "lo" } else { "hi" };
+            let half = if o.is_multiple_of(8) { "lo" } else { "hi" };
             format!("args[{index}].{half}")
         }
         o => format!("{o}"),

@@ -36,7 +36,7 @@ impl SeccompData {
                 } else {
                     self.args[field as usize - 1]
                 };
-                if offset % 8 == 0 {
+                if offset.is_multiple_of(8) {
                     value as u32
                 } else {
                     (value >> 32) as u32
@@ -171,7 +171,7 @@ fn check_insn(len: usize, at: usize, insn: &Instruction) -> Result<(), Error> {
     let remaining = len - at - 1;
     match code {
         c if c == BPF_LD | BPF_W | BPF_ABS => {
-            if k >= SECCOMP_DATA_SIZE || k % 4 != 0 {
+            if k >= SECCOMP_DATA_SIZE || !k.is_multiple_of(4) {
                 return Err(Error::BadLoad { at, offset: k });
             }
         }

@@ -25,3 +25,37 @@
 pub mod arch;
 pub mod bpf;
 pub mod ir;
+mod ast;
+mod diag;
+mod fold;
+mod lex;
+mod parse;
+mod resolve;
+mod source;
+mod span;
+
+pub use diag::{Diagnostic, Diagnostics};
+pub use source::{FsLoader, LoadError, Loader, MemLoader, SourceFile};
+
+use arch::Arch;
+
+/// Parses and resolves a policy for each of `arches`: the front end's whole job.
+///
+/// `main` is the policy file itself; its `#include`s are read through `loader`. On
+/// success the policy has one section per architecture, in the order given (repeats
+/// ignored). Otherwise every error found is returned, in reading order.
+pub fn resolve(
+    main: &SourceFile,
+    arches: &[Arch],
+    loader: &dyn Loader,
+) -> Result<ir::Policy, Diagnostics> {
+    let lexed = lex::lex(main, loader);
+    let (file, mut reports) = parse::parse(&lexed.tokens, &lexed.files);
+    reports.extend(lexed.reports);
+    let policy = resolve::resolve(&file, &lexed.tokens, arches, &mut reports);
+    if reports.is_empty() {
+        Ok(policy)
+    } else {
+        Err(diag::render(&lexed.files, reports))
+    }
+}

@@ -24,6 +24,9 @@
 
 pub mod arch;
 pub mod bpf;
+pub mod codegen;
+pub mod disasm;
+pub mod interp;
 pub mod ir;
 mod ast;
 mod diag;

@@ -46,7 +46,11 @@ impl fmt::Display for Diagnostic {
         if self.line == 0 {
             return write!(f, "{}: {}", self.file, self.message);
         }
-        writeln!(f, "{}:{}:{}: {}", self.file, self.line, self.col, self.message)?;
+        writeln!(
+            f,
+            "{}:{}:{}: {}",
+            self.file, self.line, self.col, self.message
+        )?;
         writeln!(f, "    {}", self.source_line)?;
 
         // Copy tabs from the source line so the caret lines up however tabs are shown.
@@ -154,7 +158,9 @@ fn locate(files: &Files, report: &Report) -> Diagnostic {
     let (line, col) = entry.line_col(report.span.start);
     let source_line = entry.line_text(line).to_string();
     let line_rest = source_line.chars().count().saturating_sub(col - 1);
-    let span_chars = entry.text[report.span.start..report.span.end].chars().count();
+    let span_chars = entry.text[report.span.start..report.span.end]
+        .chars()
+        .count();
     let width = span_chars.min(line_rest).max(1);
 
     let mut included_from = Vec::new();

@@ -111,7 +111,10 @@ mod tests {
     fn comparing_two_numbers_folds_on_64_bits() {
         let e = cmp(CmpOp::Eq, Value::Num(0x1_0000_0001), Value::Num(1));
         assert_eq!(fold(e), Folded::False);
-        assert_eq!(fold(cmp(CmpOp::Lt, Value::Num(1), Value::Num(2))), Folded::True);
+        assert_eq!(
+            fold(cmp(CmpOp::Lt, Value::Num(1), Value::Num(2))),
+            Folded::True
+        );
     }
 
     #[test]
@@ -144,14 +147,20 @@ mod tests {
     fn a_mask_that_becomes_a_number_lets_the_comparison_fold() {
         // (fd | -1) == -1 is always true once the mask folds to ~0.
         let mask = Value::BitOr(Box::new(arg(0, 4)), Box::new(Value::Num(u64::MAX)));
-        assert_eq!(fold(cmp(CmpOp::Eq, mask, Value::Num(u64::MAX))), Folded::True);
+        assert_eq!(
+            fold(cmp(CmpOp::Eq, mask, Value::Num(u64::MAX))),
+            Folded::True
+        );
     }
 
     #[test]
     fn other_masks_and_operand_order_are_kept() {
         let mask = Value::BitAnd(Box::new(Value::Num(1)), Box::new(arg(0, 4)));
         let e = cmp(CmpOp::Eq, mask.clone(), Value::Num(2));
-        assert_eq!(fold(e), Folded::Cond(Cond::Cmp(CmpOp::Eq, mask, Value::Num(2))));
+        assert_eq!(
+            fold(e),
+            Folded::Cond(Cond::Cmp(CmpOp::Eq, mask, Value::Num(2)))
+        );
         let e = cmp(CmpOp::Lt, Value::Num(3), arg(2, 8));
         let expect = Cond::Cmp(CmpOp::Lt, Value::Num(3), arg(2, 8));
         assert_eq!(fold(e), Folded::Cond(expect));

@@ -88,6 +88,18 @@ impl Tok {
         })
     }
 
+    /// The word of a keyword token, which is not allowed as a name.
+    pub fn keyword_word(&self) -> Option<String> {
+        match self {
+            Tok::Ident(_) | Tok::Number(_) | Tok::Eof => None,
+            tok => {
+                let text = tok.to_string();
+                let is_word = text.bytes().all(|b| b.is_ascii_alphabetic() || b == b'_');
+                is_word.then_some(text)
+            }
+        }
+    }
+
     /// Whether the token starts an action (`ALLOW`, `ERRNO`, ...).
     pub fn is_action(&self) -> bool {
         matches!(
@@ -338,7 +350,8 @@ impl Lexer<'_> {
         let (radix, body, end) = if negative {
             let end = run(digits, |c| c.is_ascii_digit());
             (10, digits, end)
-        } else if at(start) == Some(b'0') && at(start + 1) == Some(b'x')
+        } else if at(start) == Some(b'0')
+            && at(start + 1) == Some(b'x')
             && at(start + 2).is_some_and(|c| c.is_ascii_hexdigit())
         {
             (16, start + 2, run(start + 2, |c| c.is_ascii_hexdigit()))
@@ -413,7 +426,11 @@ impl Lexer<'_> {
                     let close = text[i + 1..].find(['"', '\n']).map(|n| i + 1 + n);
                     let Some(close) = close.filter(|&c| b[c] == b'"') else {
                         let end = close.unwrap_or(b.len());
-                        let span = Span { file, start: i, end };
+                        let span = Span {
+                            file,
+                            start: i,
+                            end,
+                        };
                         self.error(span, "unterminated file name in #include".to_string());
                         return end;
                     };
@@ -464,10 +481,7 @@ impl Lexer<'_> {
                 return;
             }
         };
-        if self
-            .files
-            .is_on_include_stack(name_span.file, &source.name)
-        {
+        if self.files.is_on_include_stack(name_span.file, &source.name) {
             // Without conditionals a file that includes itself can only recurse until the
             // depth limit; say what is going on instead.
             self.error(
@@ -476,9 +490,7 @@ impl Lexer<'_> {
             );
             return;
         }
-        let id = self
-            .files
-            .add(source.name, source.text, Some(name_span));
+        let id = self.files.add(source.name, source.text, Some(name_span));
         self.lex_file(id);
     }
 }

@@ -23,14 +23,14 @@
 #![forbid(unsafe_code)]
 
 pub mod arch;
+mod ast;
 pub mod bpf;
 pub mod codegen;
+mod diag;
 pub mod disasm;
+mod fold;
 pub mod interp;
 pub mod ir;
-mod ast;
-mod diag;
-mod fold;
 mod lex;
 mod parse;
 mod resolve;
@@ -53,12 +53,28 @@ pub fn resolve(
     loader: &dyn Loader,
 ) -> Result<ir::Policy, Diagnostics> {
     let lexed = lex::lex(main, loader);
-    let (file, mut reports) = parse::parse(&lexed.tokens, &lexed.files);
-    reports.extend(lexed.reports);
+    let lexical: Vec<usize> = lexed.reports.iter().map(|r| r.order).collect();
+    let (file, parse_reports) = parse::parse(&lexed.tokens, &lexed.files, &lexical);
+    let mut reports = lexed.reports;
+    reports.extend(parse_reports);
     let policy = resolve::resolve(&file, &lexed.tokens, arches, &mut reports);
     if reports.is_empty() {
         Ok(policy)
     } else {
         Err(diag::render(&lexed.files, reports))
     }
+}
+
+/// Compiles a policy for each of `arches` into one seccomp-BPF program.
+///
+/// This is [`resolve`] followed by [`codegen::generate`]; an error of code generation
+/// (such as a program longer than the kernel accepts) is reported against the main file.
+pub fn compile(
+    main: &SourceFile,
+    arches: &[Arch],
+    loader: &dyn Loader,
+) -> Result<bpf::Program, Diagnostics> {
+    let policy = resolve(main, arches, loader)?;
+    codegen::generate(&policy)
+        .map_err(|e| Diagnostics::from(vec![Diagnostic::whole_file(&main.name, e.to_string())]))
 }

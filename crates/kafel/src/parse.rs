@@ -12,6 +12,8 @@
 use crate::ast::{
     ActionSpec, BitsExpr, BoolExpr, CmpOp, Entry, File, Item, Located, Name, Rule, SyscallRef,
 };
+use std::collections::HashSet;
+
 use crate::diag::Report;
 use crate::lex::{Tok, Token};
 use crate::span::Files;
@@ -24,12 +26,21 @@ pub(crate) const MAX_EXPR_DEPTH: u32 = 200;
 const MAX_NESTING: u32 = 200;
 
 /// Parses the whole token list, which must end in [`Tok::Eof`].
-pub(crate) fn parse(tokens: &[Token], files: &Files) -> (File, Vec<Report>) {
+///
+/// `lexical_errors` holds the token indices that follow a lexical error: the parser reports
+/// nothing there, since the lexer already explained what is wrong.
+pub(crate) fn parse(
+    tokens: &[Token],
+    files: &Files,
+    lexical_errors: &[usize],
+) -> (File, Vec<Report>) {
     let mut parser = Parser {
         tokens,
         files,
         pos: 0,
         reports: Vec::new(),
+        lexical_errors: lexical_errors.iter().copied().collect(),
+        misplaced: Vec::new(),
         nesting: 0,
         depth_reported: false,
     };
@@ -57,6 +68,10 @@ struct Parser<'a> {
     files: &'a Files,
     pos: usize,
     reports: Vec<Report>,
+    lexical_errors: HashSet<usize>,
+    /// Statements found where they are not allowed (inside a POLICY), already reported;
+    /// they are still kept so their names do not cause further errors.
+    misplaced: Vec<Item>,
     /// Current nesting of parentheses and `!`.
     nesting: u32,
     /// Whether the current filter already has a depth error.
@@ -84,7 +99,9 @@ impl Parser<'_> {
     /// Records an error at a token, unless one was already recorded there: the first error
     /// at a place is the informative one.
     fn error_at(&mut self, token: usize, message: String) {
-        if self.reports.last().is_some_and(|r| r.order == token) {
+        if self.reports.last().is_some_and(|r| r.order == token)
+            || self.lexical_errors.contains(&token)
+        {
             return;
         }
         self.reports.push(Report {
@@ -125,6 +142,18 @@ impl Parser<'_> {
         } else {
             Err(self.expected(what))
         }
+    }
+
+    /// A name being defined (a policy, constant or argument). A keyword is reported but
+    /// taken as the name, so the rest of the definition is still checked.
+    fn new_name(&mut self, what: &str) -> PResult<Name> {
+        if let Some(word) = self.peek().keyword_word() {
+            let message = format!("`{word}` is a keyword and cannot be used as {what}");
+            self.error_at(self.pos, message);
+            let token = self.bump();
+            return Ok(Located { value: word, token });
+        }
+        self.name(what)
     }
 
     fn number(&mut self, what: &str) -> PResult<Located<u64>> {
@@ -176,7 +205,9 @@ impl Parser<'_> {
         }
         while !self.at(&Tok::Eof) {
             let start = self.pos;
-            match self.item() {
+            let item = self.item();
+            file.items.append(&mut self.misplaced);
+            match item {
                 Ok(item) => file.items.push(item),
                 Err(Failed) => {
                     self.skip_until(&[]);
@@ -206,17 +237,16 @@ impl Parser<'_> {
     fn define(&mut self) -> PResult<Item> {
         let hash = self.bump();
         self.expect(Tok::Define, "`define` after '#'")?;
-        let name = self.name("a constant name")?;
-        let value = match self.number("a number (a constant's value must be a literal)") {
-            Ok(value) => Some(value),
-            Err(Failed) => None,
-        };
+        let name = self.new_name("a constant name")?;
+        let value = self
+            .number("a number (a constant's value must be a literal)")
+            .ok();
         Ok(Item::Define { hash, name, value })
     }
 
     fn policy(&mut self) -> PResult<Item> {
         let keyword = self.bump();
-        let name = self.name("a policy name")?;
+        let name = self.new_name("a policy name")?;
         self.expect(Tok::LBrace, "'{'")?;
         let mut entries = Vec::new();
         if self.at(&Tok::RBrace) {
@@ -228,9 +258,26 @@ impl Parser<'_> {
             });
         }
         loop {
-            match self.entry() {
-                Ok(entry) => entries.push(entry),
-                Err(Failed) => self.skip_until(&[Tok::Comma, Tok::RBrace]),
+            if matches!(self.peek(), Tok::Default | Tok::Hash) {
+                let what = if self.at(&Tok::Default) {
+                    "DEFAULT"
+                } else {
+                    "#define"
+                };
+                let message = format!("{what} is only allowed at the top level, not inside POLICY");
+                self.error_at(self.pos, message);
+                if let Ok(item) = self.item() {
+                    self.misplaced.push(item);
+                }
+                let tok = self.peek();
+                if tok.is_action() || matches!(tok, Tok::Use | Tok::Default | Tok::Hash) {
+                    continue;
+                }
+            } else {
+                match self.entry() {
+                    Ok(entry) => entries.push(entry),
+                    Err(Failed) => self.skip_until(&[Tok::Comma, Tok::RBrace]),
+                }
             }
             match self.peek() {
                 Tok::Comma => {
@@ -285,7 +332,7 @@ impl Parser<'_> {
     fn entry(&mut self) -> PResult<Entry> {
         if self.at(&Tok::Use) {
             self.bump();
-            return Ok(Entry::Use(self.name("a policy name")?));
+            return Ok(Entry::Use(self.new_name("a policy name")?));
         }
         if !self.peek().is_action() {
             return Err(self.expected("an action block or USE"));
@@ -391,18 +438,7 @@ impl Parser<'_> {
 
         let archs = if self.at(&Tok::On) {
             self.bump();
-            if self.at(&Tok::LBrace) {
-                self.bump();
-                let mut names = vec![self.name("an architecture name")?];
-                while self.at(&Tok::Comma) {
-                    self.bump();
-                    names.push(self.name("an architecture name")?);
-                }
-                self.expect(Tok::RBrace, "',' or '}'")?;
-                Some(names)
-            } else {
-                Some(vec![self.name("an architecture name or '{'")?])
-            }
+            Some(self.arch_list()?)
         } else {
             None
         };
@@ -420,6 +456,34 @@ impl Parser<'_> {
         })
     }
 
+    /// The architectures after `ON`: one name, or names in braces.
+    fn arch_list(&mut self) -> PResult<Vec<Name>> {
+        if !self.at(&Tok::LBrace) {
+            return Ok(vec![self.name("an architecture name or '{'")?]);
+        }
+        self.bump();
+        let mut names = Vec::new();
+        if self.at(&Tok::RBrace) {
+            // Reported, but read on as an empty list so the braces stay balanced.
+            self.expected("an architecture name");
+            self.bump();
+            return Ok(names);
+        }
+        loop {
+            names.push(self.name("an architecture name")?);
+            match self.peek() {
+                Tok::Comma => {
+                    self.bump();
+                }
+                Tok::RBrace => {
+                    self.bump();
+                    return Ok(names);
+                }
+                _ => return Err(self.expected("',' or '}'")),
+            }
+        }
+    }
+
     fn arg_list(&mut self) -> PResult<Vec<Name>> {
         self.bump();
         let mut names: Vec<Name> = Vec::new();
@@ -428,7 +492,7 @@ impl Parser<'_> {
             return Ok(names);
         }
         loop {
-            let name = self.name("an argument name")?;
+            let name = self.new_name("an argument name")?;
             if names.iter().any(|n| n.value == name.value) {
                 let message = format!("redefinition of argument `{}`", name.value);
                 self.error_at(name.token, message);
@@ -486,7 +550,13 @@ impl Parser<'_> {
     /// Builds a binary node unless that would exceed Kafel's depth limit; then it reports
     /// (once per filter) and keeps only the left side, so no tree ever gets deeper than the
     /// limit and later passes can recurse safely.
-    fn join<T>(&mut self, at: usize, left: Deep<T>, right: Deep<T>, node: fn(T, T) -> T) -> Deep<T> {
+    fn join<T>(
+        &mut self,
+        at: usize,
+        left: Deep<T>,
+        right: Deep<T>,
+        node: fn(T, T) -> T,
+    ) -> Deep<T> {
         if left.1 >= MAX_EXPR_DEPTH || right.1 >= MAX_EXPR_DEPTH {
             self.depth_error(at);
             return left;
@@ -497,7 +567,9 @@ impl Parser<'_> {
     fn depth_error(&mut self, at: usize) {
         if !self.depth_reported {
             self.depth_reported = true;
-            let message = format!("expression too deep: more than {MAX_EXPR_DEPTH} levels (split long chains of alternatives into several rules for the same syscall)");
+            let message = format!(
+                "expression too deep: more than {MAX_EXPR_DEPTH} levels (split long chains of alternatives into several rules for the same syscall)"
+            );
             self.error_at(at, message);
         }
     }
@@ -505,7 +577,9 @@ impl Parser<'_> {
     fn enter(&mut self) -> PResult<()> {
         self.nesting += 1;
         if self.nesting > MAX_NESTING {
-            let message = format!("expression nested too deeply (more than {MAX_NESTING} levels of parentheses or '!')");
+            let message = format!(
+                "expression nested too deeply (more than {MAX_NESTING} levels of parentheses or '!')"
+            );
             self.error_at(self.pos, message);
             self.depth_reported = true;
             return Err(Failed);
@@ -526,19 +600,25 @@ impl Parser<'_> {
         while self.at(&Tok::AndAnd) {
             self.bump();
             let right = self.primary()?;
-            and = self.join(start, and, right, |l, r| BoolExpr::And(Box::new(l), Box::new(r)));
+            and = self.join(start, and, right, |l, r| {
+                BoolExpr::And(Box::new(l), Box::new(r))
+            });
         }
         let mut or = and;
         while self.at(&Tok::OrOr) {
             self.bump();
             let right = self.and_expr()?;
-            or = self.join(start, or, right, |l, r| BoolExpr::Or(Box::new(l), Box::new(r)));
+            or = self.join(start, or, right, |l, r| {
+                BoolExpr::Or(Box::new(l), Box::new(r))
+            });
         }
         let mut comma = or;
         while self.at(&Tok::Comma) {
             self.bump();
             let right = self.or_expr()?;
-            comma = self.join(start, comma, right, |l, r| BoolExpr::Or(Box::new(l), Box::new(r)));
+            comma = self.join(start, comma, right, |l, r| {
+                BoolExpr::Or(Box::new(l), Box::new(r))
+            });
         }
         Ok(comma)
     }
@@ -549,7 +629,9 @@ impl Parser<'_> {
         while self.at(&Tok::OrOr) {
             self.bump();
             let right = self.and_expr()?;
-            or = self.join(start, or, right, |l, r| BoolExpr::Or(Box::new(l), Box::new(r)));
+            or = self.join(start, or, right, |l, r| {
+                BoolExpr::Or(Box::new(l), Box::new(r))
+            });
         }
         Ok(or)
     }
@@ -560,7 +642,9 @@ impl Parser<'_> {
         while self.at(&Tok::AndAnd) {
             self.bump();
             let right = self.primary()?;
-            and = self.join(start, and, right, |l, r| BoolExpr::And(Box::new(l), Box::new(r)));
+            and = self.join(start, and, right, |l, r| {
+                BoolExpr::And(Box::new(l), Box::new(r))
+            });
         }
         Ok(and)
     }
@@ -659,13 +743,17 @@ impl Parser<'_> {
         while self.at(&Tok::Amp) {
             self.bump();
             let right = self.operand()?;
-            and = self.join(start, and, right, |l, r| BitsExpr::And(Box::new(l), Box::new(r)));
+            and = self.join(start, and, right, |l, r| {
+                BitsExpr::And(Box::new(l), Box::new(r))
+            });
         }
         let mut or = and;
         while self.at(&Tok::Pipe) {
             self.bump();
             let right = self.bit_and()?;
-            or = self.join(start, or, right, |l, r| BitsExpr::Or(Box::new(l), Box::new(r)));
+            or = self.join(start, or, right, |l, r| {
+                BitsExpr::Or(Box::new(l), Box::new(r))
+            });
         }
         Ok(or)
     }
@@ -676,7 +764,9 @@ impl Parser<'_> {
         while self.at(&Tok::Amp) {
             self.bump();
             let right = self.operand()?;
-            and = self.join(start, and, right, |l, r| BitsExpr::And(Box::new(l), Box::new(r)));
+            and = self.join(start, and, right, |l, r| {
+                BitsExpr::And(Box::new(l), Box::new(r))
+            });
         }
         Ok(and)
     }

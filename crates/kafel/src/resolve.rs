@@ -281,7 +281,10 @@ impl Resolver<'_> {
         if let Ok(negative) = i32::try_from(value as i64) {
             return CSyscall::Number(negative as u32);
         }
-        self.error(token, format!("syscall number {what} does not fit in 32 bits"));
+        self.error(
+            token,
+            format!("syscall number {what} does not fit in 32 bits"),
+        );
         CSyscall::Invalid
     }
 
@@ -300,7 +303,10 @@ impl Resolver<'_> {
                 continue;
             };
             if set & bit != 0 {
-                self.error(name.token, format!("duplicate architecture `{}`", name.value));
+                self.error(
+                    name.token,
+                    format!("duplicate architecture `{}`", name.value),
+                );
             }
             set |= bit;
         }
@@ -449,14 +455,14 @@ fn binding(rule: &CRule, arch: Arch) -> Option<Binding<'_>> {
 }
 
 fn validate_rule(rule: &CRule, arch: Arch, errors: &mut Vec<ArchError>) {
-    if let CSyscall::Name(name) = &rule.syscall {
-        if arch.syscall(&name.value).is_none() {
-            errors.push(ArchError {
-                token: name.token,
-                message: format!("unknown syscall `{}` on {ARCHES}", name.value),
-            });
-            return;
-        }
+    if let CSyscall::Name(name) = &rule.syscall
+        && arch.syscall(&name.value).is_none()
+    {
+        errors.push(ArchError {
+            token: name.token,
+            message: format!("unknown syscall `{}` on {ARCHES}", name.value),
+        });
+        return;
     }
     let (Some(filter), Some(binding)) = (&rule.filter, binding(rule, arch)) else {
         return;

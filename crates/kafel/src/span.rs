@@ -89,7 +89,9 @@ impl FileEntry {
     /// The text of a 1-based line, without its line ending.
     pub fn line_text(&self, line: usize) -> &str {
         let start = self.line_starts[line - 1];
-        let end = self.text[start..].find('\n').map_or(self.text.len(), |i| start + i);
+        let end = self.text[start..]
+            .find('\n')
+            .map_or(self.text.len(), |i| start + i);
         self.text[start..end].trim_end_matches('\r')
     }
 }

@@ -4,12 +4,21 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# System packages: a 32-bit libc for the i386 challenges, xinetd for side-by-side
-# checks, and venv support for pwntools.
+# System packages: gcc-multilib to build the i386 exploit challenge, xinetd for
+# side-by-side checks, and venv support for pwntools.
 if [[ $(id -u) -eq 0 ]] && command -v apt-get >/dev/null; then
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
     apt-get install -y -qq gcc gcc-multilib xinetd python3-venv >/dev/null
+fi
+
+# pwntools, for the exploit tests (crates/kinetd/tests/exploit_*.rs), in a virtualenv of
+# the repository's own so that the system's Python stays untouched. Checking the import
+# first keeps a second run fast.
+if ! .venv/bin/python3 -c 'import pwn' >/dev/null 2>&1; then
+    python3 -m venv .venv
+    .venv/bin/pip install -q --disable-pip-version-check \
+        -r crates/kinetd/tests/exploit/requirements.txt
 fi
 
 cargo fmt --all -- --check

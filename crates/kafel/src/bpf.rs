@@ -125,3 +125,89 @@ pub const SECCOMP_RET_LOG: u32 = 0x7ffc_0000;
 pub const SECCOMP_RET_ALLOW: u32 = 0x7fff_0000;
 pub const SECCOMP_RET_ACTION_FULL: u32 = 0xffff_0000;
 pub const SECCOMP_RET_DATA: u32 = 0x0000_ffff;
+
+/// A complete filter: the instructions in the order the kernel runs them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub struct Program(Vec<Instruction>);
+
+/// Why bytes could not be read as a [`Program`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DecodeError {
+    /// The length is not a multiple of the 8-byte record size.
+    TrailingBytes { len: usize },
+    /// There are no records at all.
+    Empty,
+    /// More records than the kernel accepts.
+    TooLong { insns: usize },
+}
+
+impl std::fmt::Display for DecodeError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            DecodeError::TrailingBytes { len } => {
+                write!(
+                    f,
+                    "{len} bytes is not a whole number of 8-byte sock_filter records"
+                )
+            }
+            DecodeError::Empty => f.write_str("the program has no instructions"),
+            DecodeError::TooLong { insns } => {
+                write!(
+                    f,
+                    "the program has {insns} instructions, more than the {MAX_INSNS} allowed"
+                )
+            }
+        }
+    }
+}
+
+impl std::error::Error for DecodeError {}
+
+impl Program {
+    /// Wraps instructions as they are; nothing is checked (see `interp` for that).
+    pub fn new(instructions: Vec<Instruction>) -> Self {
+        Program(instructions)
+    }
+
+    pub fn instructions(&self) -> &[Instruction] {
+        &self.0
+    }
+
+    pub fn len(&self) -> usize {
+        self.0.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    /// Consecutive 8-byte little-endian `struct sock_filter` records.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        self.0.iter().flat_map(|insn| insn.to_bytes()).collect()
+    }
+
+    /// Reads records written by [`Program::to_bytes`].
+    pub fn from_bytes(bytes: &[u8]) -> Result<Program, DecodeError> {
+        if !bytes.len().is_multiple_of(8) {
+            return Err(DecodeError::TrailingBytes { len: bytes.len() });
+        }
+        let insns = bytes.len() / 8;
+        if insns == 0 {
+            return Err(DecodeError::Empty);
+        }
+        if insns > MAX_INSNS {
+            return Err(DecodeError::TooLong { insns });
+        }
+        let instructions = bytes
+            .chunks_exact(8)
+            .map(|chunk| Instruction::from_bytes(chunk.try_into().expect("chunks are 8 bytes")))
+            .collect();
+        Ok(Program(instructions))
+    }
+}
+
+impl From<Vec<Instruction>> for Program {
+    fn from(instructions: Vec<Instruction>) -> Self {
+        Program(instructions)
+    }
+}

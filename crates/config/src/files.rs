@@ -25,6 +25,12 @@ pub trait Files {
     fn is_executable(&self, path: &Path) -> bool;
     /// True if the path exists.
     fn exists(&self, path: &Path) -> bool;
+    /// Up to `len` bytes from the start of a file (enough for a header).
+    fn read_head(&self, path: &Path, len: usize) -> io::Result<Vec<u8>> {
+        let mut bytes = self.read(path)?;
+        bytes.truncate(len);
+        Ok(bytes)
+    }
 }
 
 /// The real file system.
@@ -55,6 +61,14 @@ impl Files for OsFiles {
 
     fn exists(&self, path: &Path) -> bool {
         path.exists()
+    }
+
+    fn read_head(&self, path: &Path, len: usize) -> io::Result<Vec<u8>> {
+        use std::io::Read;
+        let mut head = Vec::with_capacity(len);
+        let file = std::fs::File::open(path)?;
+        file.take(len as u64).read_to_end(&mut head)?;
+        Ok(head)
     }
 }
 

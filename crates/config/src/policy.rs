@@ -28,12 +28,18 @@ pub(crate) fn attach(
     files: &dyn Files,
     sink: &mut Sink,
 ) -> bool {
-    let arches = draft.kafel_arch.clone().unwrap_or_else(|| DEFAULT_ARCHES.to_vec());
+    let arches = draft
+        .kafel_arch
+        .clone()
+        .unwrap_or_else(|| DEFAULT_ARCHES.to_vec());
     let Some(path) = &draft.kafel_rule else {
         if draft.kafel_arch.is_some() {
             sink.warning(
                 draft.at("kafel_arch", service),
-                format!("service {}: kafel_arch without kafel_rule has no effect", service.name),
+                format!(
+                    "service {}: kafel_arch without kafel_rule has no effect",
+                    service.name
+                ),
             );
         }
         return true;
@@ -43,13 +49,19 @@ pub(crate) fn attach(
     let text = match files.read(path) {
         Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
         Err(e) => {
-            sink.error(&at, format!("kafel_rule: cannot read '{}': {e}", path.display()));
+            sink.error(
+                &at,
+                format!("kafel_rule: cannot read '{}': {e}", path.display()),
+            );
             return false;
         }
     };
     // The policy's own directory is where its `#include`s are looked for.
     let directory = path.parent().unwrap_or(Path::new("/")).to_path_buf();
-    let loader = FilesLoader { files, search_paths: vec![directory] };
+    let loader = FilesLoader {
+        files,
+        search_paths: vec![directory],
+    };
     let main = SourceFile::new(path.display().to_string(), text);
 
     let program = match kafel::compile(&main, &arches, &loader) {
@@ -63,8 +75,11 @@ pub(crate) fn attach(
                     diagnostics.len()
                 ),
             );
-            for d in diagnostics.iter() {
-                let location = Location { path: PathBuf::from(&d.file), line: d.line };
+            for d in &diagnostics {
+                let location = Location {
+                    path: PathBuf::from(&d.file),
+                    line: d.line,
+                };
                 let mut message = if d.col > 0 {
                     format!("column {}: {}", d.col, d.message)
                 } else {
@@ -80,7 +95,11 @@ pub(crate) fn attach(
     };
 
     check_server_arch(service, draft, &arches, files, sink);
-    service.policy = Some(Policy { path: path.clone(), arches, program: Some(program) });
+    service.policy = Some(Policy {
+        path: path.clone(),
+        arches,
+        program: Some(program),
+    });
     true
 }
 
@@ -93,8 +112,12 @@ fn check_server_arch(
     files: &dyn Files,
     sink: &mut Sink,
 ) {
-    let Some(server) = &service.server else { return };
-    let Ok(head) = files.read_head(server, 20) else { return };
+    let Some(server) = &service.server else {
+        return;
+    };
+    let Ok(head) = files.read_head(server, 20) else {
+        return;
+    };
     let Some(arch) = elf_arch(&head) else { return };
     if !arches.contains(&arch) {
         let compiled: Vec<&str> = arches.iter().map(|a| a.name()).collect();
@@ -153,10 +176,17 @@ impl Loader for FilesLoader<'_> {
                     return Ok(SourceFile::new(path.display().to_string(), text));
                 }
                 Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(LoadError::Unreadable { path, reason: e.to_string() }),
+                Err(e) => {
+                    return Err(LoadError::Unreadable {
+                        path,
+                        reason: e.to_string(),
+                    });
+                }
             }
         }
-        Err(LoadError::NotFound { searched: self.search_paths.clone() })
+        Err(LoadError::NotFound {
+            searched: self.search_paths.clone(),
+        })
     }
 }
 
@@ -176,7 +206,11 @@ mod tests {
     fn elf_headers_name_their_architecture() {
         assert_eq!(elf_arch(&header(2, 1, 62)), Some(Arch::X86_64));
         assert_eq!(elf_arch(&header(1, 1, 3)), Some(Arch::I386));
-        assert_eq!(elf_arch(&header(2, 1, 183)), None, "aarch64 is not a kafel arch");
+        assert_eq!(
+            elf_arch(&header(2, 1, 183)),
+            None,
+            "aarch64 is not a kafel arch"
+        );
         assert_eq!(elf_arch(b"#!/bin/sh\necho hi\n"), None);
         assert_eq!(elf_arch(b"\x7fELF"), None);
     }

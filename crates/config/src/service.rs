@@ -2,7 +2,7 @@
 //! attributes xinetd requires, and the checks between attributes.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use kafel::arch::Arch;
@@ -216,7 +216,10 @@ fn apply(
             let nice = values::signed(value)?;
             let clamped = nice.clamp(-20, 19);
             if clamped != nice {
-                sink.warning(&setting.location, format!("nice {nice} is applied as {clamped}"));
+                sink.warning(
+                    &setting.location,
+                    format!("nice {nice} is applied as {clamped}"),
+                );
             }
             service.nice = Some(clamped);
         }
@@ -362,7 +365,13 @@ pub(crate) fn finish(
     sink: &mut Sink,
 ) -> bool {
     let at = service.location.clone();
-    let line = |attribute: &str| draft.locations.get(attribute).cloned().unwrap_or_else(|| at.clone());
+    let line = |attribute: &str| {
+        draft
+            .locations
+            .get(attribute)
+            .cloned()
+            .unwrap_or_else(|| at.clone())
+    };
     let name = service.name.clone();
     let mut ok = true;
     let missing = |attribute: &str, sink: &mut Sink| {
@@ -472,8 +481,8 @@ pub(crate) fn finish(
     }
 
     ok &= port(service, draft, files, &at, &line("port"), sink);
-    ok &= bind(service, draft, &line("flags"), &line("bind"), sink);
-    ok &= redirect_target(service, draft, &line("redirect"), sink);
+    ok &= bind(service, draft, files, &line("flags"), &line("bind"), sink);
+    ok &= redirect_target(service, draft, files, &line("redirect"), sink);
 
     if service.socket_type == SocketType::Dgram && !service.wait {
         // Observed: xinetd accepts it, though its manual says dgram needs wait = yes.
@@ -634,6 +643,7 @@ fn services_port(files: &dyn Files, name: &str, protocol: &str) -> Option<u16> {
 fn bind(
     service: &mut Service,
     draft: &Draft,
+    files: &dyn Files,
     flags_at: &Location,
     at: &Location,
     sink: &mut Sink,
@@ -651,8 +661,8 @@ fn bind(
     let Some(text) = &draft.bind else { return true };
     let addresses: Vec<IpAddr> = match text.parse::<IpAddr>() {
         Ok(ip) => vec![ip],
-        Err(_) => match (text.as_str(), 0).to_socket_addrs() {
-            Ok(found) => found.map(|a| a.ip()).collect(),
+        Err(_) => match files.resolve_host(text) {
+            Ok(found) => found,
             Err(e) => {
                 sink.error(at, format!("bind: cannot resolve '{text}': {e}"));
                 return false;
@@ -683,7 +693,13 @@ fn bind(
     }
 }
 
-fn redirect_target(service: &mut Service, draft: &Draft, at: &Location, sink: &mut Sink) -> bool {
+fn redirect_target(
+    service: &mut Service,
+    draft: &Draft,
+    files: &dyn Files,
+    at: &Location,
+    sink: &mut Sink,
+) -> bool {
     let Some((host, port)) = &draft.redirect else {
         return true;
     };
@@ -691,12 +707,13 @@ fn redirect_target(service: &mut Service, draft: &Draft, at: &Location, sink: &m
         sink.error(at, format!("redirect: '{port}' is not a port number"));
         return false;
     };
-    match (host.as_str(), port)
-        .to_socket_addrs()
-        .map(|mut a| a.next())
-    {
-        Ok(Some(address)) => {
-            service.redirect = Some(SocketAddr::new(address.ip(), port));
+    let found = match host.parse::<IpAddr>() {
+        Ok(ip) => Ok(vec![ip]),
+        Err(_) => files.resolve_host(host),
+    };
+    match found.map(|addresses| addresses.first().copied()) {
+        Ok(Some(ip)) => {
+            service.redirect = Some(SocketAddr::new(ip, port));
             true
         }
         Ok(None) => {

@@ -16,7 +16,10 @@ pub fn machine() -> MemFiles {
         .add_executable("/bin/cat", b"\x7fELF".to_vec())
         .add_executable("/usr/sbin/chroot", b"\x7fELF".to_vec())
         .add("/etc/banner_fail", b"no\n".to_vec())
-        .add("/etc/services", "echo 7/tcp\nfinger 79/tcp\ndiscard 9/udp sink null\n")
+        .add(
+            "/etc/services",
+            "echo 7/tcp\nfinger 79/tcp\ndiscard 9/udp sink null\n",
+        )
         .add("/etc/networks", "loopback 127\nlink-local 169.254.0.0\n");
     files
 }
@@ -72,7 +75,12 @@ pub fn at_least(config: &Config, severity: Severity) -> Vec<String> {
 
 /// The only service of the configuration.
 pub fn only(config: &Config) -> &Service {
-    assert_eq!(config.services.len(), 1, "expected one service: {:#?}", diagnostics(config));
+    assert_eq!(
+        config.services.len(),
+        1,
+        "expected one service: {:#?}",
+        diagnostics(config)
+    );
     &config.services[0]
 }
 
@@ -80,7 +88,10 @@ pub fn only(config: &Config) -> &Service {
 #[track_caller]
 pub fn assert_reported(config: &Config, severity: Severity, needle: &str) {
     assert!(
-        config.diagnostics.iter().any(|d| d.severity == severity && d.message.contains(needle)),
+        config
+            .diagnostics
+            .iter()
+            .any(|d| d.severity == severity && d.message.contains(needle)),
         "no {severity} containing {needle:?} in {:#?}",
         diagnostics(config)
     );
@@ -100,6 +111,10 @@ pub fn assert_runs(config: &Config) {
 #[track_caller]
 pub fn assert_rejected(config: &Config, needle: &str) {
     assert_reported(config, Severity::Error, needle);
-    assert!(!only(config).is_enabled(), "service still enabled: {:#?}", diagnostics(config));
+    assert!(
+        !only(config).is_enabled(),
+        "service still enabled: {:#?}",
+        diagnostics(config)
+    );
     assert!(!config.every_service_starts());
 }

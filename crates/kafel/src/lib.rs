@@ -24,4 +24,7 @@
 
 pub mod arch;
 pub mod bpf;
+pub mod codegen;
+pub mod disasm;
+pub mod interp;
 pub mod ir;

@@ -1,0 +1,296 @@
+//! The program as a graph of instructions, before it is laid out.
+//!
+//! Code generation builds the filter backwards, from the returns towards the first
+//! instruction, as a directed acyclic graph in which identical nodes are one node (hash
+//! consing). That alone merges identical argument checks, shares `RET` instructions and
+//! lets adjacent syscall ranges with identical code collapse into one.
+//!
+//! Two passes then turn the graph into instructions:
+//!
+//! * [`simplify`] walks it forwards, knowing which `seccomp_data` word each register holds
+//!   on every path, and drops loads of a word that is already there, plus loads whose
+//!   value nothing reads.
+//! * [`emit`] lays it out. BPF jumps only go forwards and a conditional jump reaches at
+//!   most 255 instructions, so layout also goes backwards: every target already has a
+//!   place when its jump is written. A return that is out of reach is written again next
+//!   to the jump; any other target out of reach gets an unconditional `JA` trampoline.
+
+use std::collections::HashMap;
+
+use crate::bpf::*;
+
+pub(super) type NodeId = usize;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub(super) enum Node {
+    /// `RET #k`.
+    Ret(u32),
+    /// A conditional jump; `code` is the whole opcode (`BPF_JMP | op | src`).
+    Jump {
+        code: u16,
+        k: u32,
+        t: NodeId,
+        f: NodeId,
+    },
+    /// Any other instruction, followed by `next`.
+    Stmt { code: u16, k: u32, next: NodeId },
+}
+
+#[derive(Debug, Default)]
+pub(super) struct Graph {
+    nodes: Vec<Node>,
+    ids: HashMap<Node, NodeId>,
+}
+
+impl Graph {
+    pub(super) fn node(&self, id: NodeId) -> Node {
+        self.nodes[id]
+    }
+
+    fn add(&mut self, node: Node) -> NodeId {
+        if let Some(&id) = self.ids.get(&node) {
+            return id;
+        }
+        self.nodes.push(node);
+        self.ids.insert(node, self.nodes.len() - 1);
+        self.nodes.len() - 1
+    }
+
+    pub(super) fn ret(&mut self, value: u32) -> NodeId {
+        self.add(Node::Ret(value))
+    }
+
+    /// A conditional jump `BPF_JMP | op | BPF_K` on `k`, or `BPF_JMP | op | BPF_X` when
+    /// `op` already has `BPF_X` set. Jumps whose outcome is known are not built.
+    pub(super) fn jump(&mut self, op: u16, k: u32, t: NodeId, f: NodeId) -> NodeId {
+        if t == f {
+            return t;
+        }
+        if op & BPF_X == 0 {
+            match op {
+                BPF_JGE if k == 0 => return t,
+                BPF_JGT if k == u32::MAX => return f,
+                BPF_JSET if k == 0 => return f,
+                _ => {}
+            }
+        }
+        self.add(Node::Jump {
+            code: BPF_JMP | op,
+            k,
+            t,
+            f,
+        })
+    }
+
+    pub(super) fn stmt(&mut self, code: u16, k: u32, next: NodeId) -> NodeId {
+        self.add(Node::Stmt { code, k, next })
+    }
+
+    /// `LD [offset]`, a word of `seccomp_data`.
+    pub(super) fn load(&mut self, offset: u32, next: NodeId) -> NodeId {
+        self.stmt(BPF_LD | BPF_W | BPF_ABS, offset, next)
+    }
+}
+
+/// What a register is known to hold: a word of `seccomp_data`, or anything.
+type Known = Option<u32>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+struct Regs {
+    a: Known,
+    x: Known,
+}
+
+/// Rebuilds the graph from `root` without redundant or dead loads.
+pub(super) fn simplify(graph: &Graph, root: NodeId) -> (Graph, NodeId) {
+    let mut pass = Simplify {
+        old: graph,
+        new: Graph::default(),
+        done: HashMap::new(),
+    };
+    let root = pass.visit(root, Regs { a: None, x: None });
+    (pass.new, root)
+}
+
+struct Simplify<'g> {
+    old: &'g Graph,
+    new: Graph,
+    done: HashMap<(NodeId, Regs), NodeId>,
+}
+
+impl Simplify<'_> {
+    fn visit(&mut self, id: NodeId, regs: Regs) -> NodeId {
+        if let Some(&done) = self.done.get(&(id, regs)) {
+            return done;
+        }
+        let new = match self.old.node(id) {
+            Node::Ret(value) => self.new.ret(value),
+            Node::Jump { code, k, t, f } => {
+                let t = self.visit(t, regs);
+                let f = self.visit(f, regs);
+                self.new.jump(code & !BPF_JMP, k, t, f)
+            }
+            Node::Stmt { code, k, next } => self.stmt(code, k, next, regs),
+        };
+        self.done.insert((id, regs), new);
+        new
+    }
+
+    fn stmt(&mut self, code: u16, k: u32, next: NodeId, regs: Regs) -> NodeId {
+        let load_abs = code == BPF_LD | BPF_W | BPF_ABS;
+        if load_abs && regs.a == Some(k) {
+            return self.visit(next, regs);
+        }
+        if code == BPF_MISC | BPF_TAX && regs.a.is_some() && regs.x == regs.a {
+            return self.visit(next, regs);
+        }
+        let after = match code & 0x07 {
+            BPF_LD if load_abs => Regs { a: Some(k), ..regs },
+            BPF_LD | BPF_ALU => Regs { a: None, ..regs },
+            BPF_LDX => Regs { x: None, ..regs },
+            BPF_MISC if code == BPF_MISC | BPF_TAX => Regs { x: regs.a, ..regs },
+            BPF_MISC => Regs { a: regs.x, ..regs },
+            _ => regs,
+        };
+        let next = self.visit(next, after);
+        match self.new.node(next) {
+            // No instruction has an effect outside the registers and scratch memory,
+            // so whatever runs right before a return is dead.
+            Node::Ret(_) => next,
+            // A value put in A and replaced before anything reads it.
+            Node::Stmt { code: then, .. } if writes_only_a(code) && overwrites_a(then) => next,
+            _ => self.new.stmt(code, k, next),
+        }
+    }
+}
+
+fn writes_only_a(code: u16) -> bool {
+    matches!(code & 0x07, BPF_LD | BPF_ALU) || code == BPF_MISC | BPF_TXA
+}
+
+fn overwrites_a(code: u16) -> bool {
+    code & 0x07 == BPF_LD
+}
+
+/// Lays the graph out as instructions, the node `root` first.
+pub(super) fn emit(graph: &Graph, root: NodeId) -> Vec<Instruction> {
+    let mut layout = Layout {
+        graph,
+        out: Vec::new(),
+        placed: HashMap::new(),
+    };
+    for id in postorder(graph, root) {
+        layout.place(id);
+    }
+    if let Node::Ret(value) = graph.node(root) {
+        layout.out.push(Instruction::stmt(BPF_RET | BPF_K, value));
+    }
+    layout.out.reverse();
+    layout.out
+}
+
+/// The non-return nodes reachable from `root`, every node after all of its successors.
+/// Read backwards this is a topological order in which a statement is directly followed
+/// by its successor whenever that successor is reached first through it.
+fn postorder(graph: &Graph, root: NodeId) -> Vec<NodeId> {
+    let mut order = Vec::new();
+    let mut seen = vec![false; graph.nodes.len()];
+    let mut stack = vec![(root, false)];
+    while let Some((id, expanded)) = stack.pop() {
+        if expanded {
+            order.push(id);
+            continue;
+        }
+        if seen[id] {
+            continue;
+        }
+        seen[id] = true;
+        stack.push((id, true));
+        match graph.node(id) {
+            Node::Ret(_) => {
+                stack.pop();
+            }
+            Node::Jump { t, f, .. } => {
+                stack.push((t, false));
+                stack.push((f, false));
+            }
+            Node::Stmt { next, .. } => stack.push((next, false)),
+        }
+    }
+    order
+}
+
+struct Layout<'g> {
+    graph: &'g Graph,
+    /// The program so far, last instruction first.
+    out: Vec<Instruction>,
+    /// Where each node, or the nearest copy of or trampoline to it, sits in `out`.
+    placed: HashMap<NodeId, usize>,
+}
+
+impl Layout<'_> {
+    /// How far a jump written next would have to skip to reach `id`.
+    fn distance(&self, id: NodeId) -> Option<usize> {
+        self.placed.get(&id).map(|&at| self.out.len() - at - 1)
+    }
+
+    fn push(&mut self, insn: Instruction) -> usize {
+        self.out.push(insn);
+        self.out.len() - 1
+    }
+
+    /// Makes `id` reachable by a conditional jump written next.
+    fn reach(&mut self, id: NodeId) {
+        let near = self.distance(id).is_some_and(|d| d <= usize::from(u8::MAX));
+        if near {
+            return;
+        }
+        let at = match self.graph.node(id) {
+            Node::Ret(value) => self.push(Instruction::stmt(BPF_RET | BPF_K, value)),
+            // Trampoline: `JA` to the node (or to its nearest trampoline), which is
+            // further away than a conditional jump can reach.
+            _ => {
+                let d = self.distance(id).expect("successors are placed first");
+                self.push(Instruction::stmt(BPF_JMP | BPF_JA, d as u32))
+            }
+        };
+        self.placed.insert(id, at);
+    }
+
+    fn place(&mut self, id: NodeId) {
+        let at = match self.graph.node(id) {
+            Node::Ret(_) => return,
+            Node::Stmt { code, k, next } => {
+                if self.distance(next) != Some(0) {
+                    match self.graph.node(next) {
+                        Node::Ret(value) => {
+                            let at = self.push(Instruction::stmt(BPF_RET | BPF_K, value));
+                            self.placed.insert(next, at);
+                        }
+                        // The successor was placed through another path; jump to it.
+                        _ => {
+                            let d = self.distance(next).expect("successors are placed first");
+                            self.push(Instruction::stmt(BPF_JMP | BPF_JA, d as u32));
+                        }
+                    }
+                }
+                self.push(Instruction::stmt(code, k))
+            }
+            Node::Jump { code, k, t, f } => {
+                // Making one target reachable may push the other out of reach.
+                loop {
+                    self.reach(f);
+                    self.reach(t);
+                    let fits = |d: Option<usize>| d.is_some_and(|d| d <= usize::from(u8::MAX));
+                    if fits(self.distance(f)) && fits(self.distance(t)) {
+                        break;
+                    }
+                }
+                let jt = self.distance(t).expect("reached") as u8;
+                let jf = self.distance(f).expect("reached") as u8;
+                self.push(Instruction::jump(code, k, jt, jf))
+            }
+        };
+        self.placed.insert(id, at);
+    }
+}

@@ -60,7 +60,7 @@ pub struct Situation<'a> {
     pub now: Instant,
     pub local_time: LocalTime,
     /// Reads the one-minute load average; called only when `max_load` is set.
-    pub load_average: &'a dyn Fn() -> Option<f64>,
+    pub load_average: fn() -> Option<f64>,
 }
 
 /// A service's admission state: its rules and its cps allowance.
@@ -76,15 +76,14 @@ impl Gate {
         Gate { rules, cps }
     }
 
-    pub fn rules(&self) -> &Rules {
-        &self.rules
-    }
-
     /// Admits the connection or says why not.
     pub fn admit(&mut self, situation: &Situation<'_>) -> Result<(), FailReason> {
         let rules = &self.rules;
         if let Some(peer) = situation.peer {
-            let allowed = rules.only_from.as_ref().is_none_or(|list| list.matches(peer));
+            let allowed = rules
+                .only_from
+                .as_ref()
+                .is_none_or(|list| list.matches(peer));
             if !allowed || rules.no_access.matches(peer) {
                 return Err(FailReason::Address);
             }
@@ -118,7 +117,7 @@ impl Gate {
         }
 
         if let (Some(max), Some(peer)) = (rules.per_source, situation.peer)
-            && sessions.from_source(situation.service, peer) >= max
+            && sessions.running_from(situation.service, peer) >= max
         {
             return Err(FailReason::PerSourceLimit);
         }
@@ -172,7 +171,7 @@ mod tests {
         }
     }
 
-    fn situation<'a>(sessions: &'a Sessions, load: &'a dyn Fn() -> Option<f64>) -> Situation<'a> {
+    fn situation(sessions: &Sessions, load: fn() -> Option<f64>) -> Situation<'_> {
         Situation {
             service: "svc",
             peer: Some(IpAddr::V4(Ipv4Addr::LOCALHOST)),
@@ -207,27 +206,51 @@ mod tests {
     #[test]
     fn instances_limit_refuses_with_service_limit() {
         let sessions = running(2);
-        let mut gate = Gate::new(Rules { instances: Some(2), ..rules() }, Instant::now());
-        assert_eq!(gate.admit(&situation(&sessions, &|| None)), Err(FailReason::ServiceLimit));
-        let mut gate = Gate::new(Rules { instances: Some(3), ..rules() }, Instant::now());
-        assert_eq!(gate.admit(&situation(&sessions, &|| None)), Ok(()));
+        let mut gate = Gate::new(
+            Rules {
+                instances: Some(2),
+                ..rules()
+            },
+            Instant::now(),
+        );
+        assert_eq!(
+            gate.admit(&situation(&sessions, || None)),
+            Err(FailReason::ServiceLimit)
+        );
+        let mut gate = Gate::new(
+            Rules {
+                instances: Some(3),
+                ..rules()
+            },
+            Instant::now(),
+        );
+        assert_eq!(gate.admit(&situation(&sessions, || None)), Ok(()));
     }
 
     #[test]
     fn per_source_limit_counts_only_that_source() {
         let sessions = running(1);
-        let mut gate = Gate::new(Rules { per_source: Some(1), ..rules() }, Instant::now());
-        let mut other = situation(&sessions, &|| None);
+        let mut gate = Gate::new(
+            Rules {
+                per_source: Some(1),
+                ..rules()
+            },
+            Instant::now(),
+        );
+        let mut other = situation(&sessions, || None);
         other.peer = Some(IpAddr::V4(Ipv4Addr::new(127, 0, 0, 2)));
         assert_eq!(gate.admit(&other), Ok(()));
-        assert_eq!(gate.admit(&situation(&sessions, &|| None)), Err(FailReason::PerSourceLimit));
+        assert_eq!(
+            gate.admit(&situation(&sessions, || None)),
+            Err(FailReason::PerSourceLimit)
+        );
     }
 
     #[test]
     fn global_limit_refuses_with_process_limit() {
         let sessions = running(3);
         let mut gate = Gate::new(rules(), Instant::now());
-        let mut at_limit = situation(&sessions, &|| None);
+        let mut at_limit = situation(&sessions, || None);
         at_limit.process_limit = Some(3);
         assert_eq!(gate.admit(&at_limit), Err(FailReason::ProcessLimit));
     }
@@ -237,7 +260,7 @@ mod tests {
         let sessions = running(0);
         let start = Instant::now();
         let mut gate = Gate::new(Rules { cps: 2, ..rules() }, start);
-        let mut s = situation(&sessions, &|| None);
+        let mut s = situation(&sessions, || None);
         s.now = start;
         assert_eq!(gate.admit(&s), Ok(()));
         assert_eq!(gate.admit(&s), Ok(()));
@@ -249,9 +272,18 @@ mod tests {
     #[test]
     fn max_load_refuses_at_or_above_the_value() {
         let sessions = running(0);
-        let mut gate = Gate::new(Rules { max_load: Some(2.0), ..rules() }, Instant::now());
-        assert_eq!(gate.admit(&situation(&sessions, &|| Some(2.0))), Err(FailReason::Load));
-        assert_eq!(gate.admit(&situation(&sessions, &|| Some(1.5))), Ok(()));
+        let mut gate = Gate::new(
+            Rules {
+                max_load: Some(2.0),
+                ..rules()
+            },
+            Instant::now(),
+        );
+        assert_eq!(
+            gate.admit(&situation(&sessions, || Some(2.0))),
+            Err(FailReason::Load)
+        );
+        assert_eq!(gate.admit(&situation(&sessions, || Some(1.5))), Ok(()));
     }
 
     #[test]

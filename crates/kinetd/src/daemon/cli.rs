@@ -103,9 +103,12 @@ pub fn parse(args: &[OsString]) -> Result<Options, CliError> {
             });
         }
         let mut value = |option: &str| -> Result<&OsStr, CliError> {
-            words.next().map(OsString::as_os_str).ok_or_else(|| CliError::MissingValue {
-                option: option.to_owned(),
-            })
+            words
+                .next()
+                .map(OsString::as_os_str)
+                .ok_or_else(|| CliError::MissingValue {
+                    option: option.to_owned(),
+                })
         };
         match text.as_ref() {
             "-f" => options.config = PathBuf::from(value("-f")?),
@@ -163,7 +166,15 @@ mod tests {
     #[test]
     fn every_option_with_a_value_is_read() {
         let options = parse(&args(&[
-            "-f", "/c.conf", "-pidfile", "/p", "-filelog", "/l", "-limit", "12", "-stayalive",
+            "-f",
+            "/c.conf",
+            "-pidfile",
+            "/p",
+            "-filelog",
+            "/l",
+            "-limit",
+            "12",
+            "-stayalive",
         ]))
         .unwrap();
         assert_eq!(options.config, PathBuf::from("/c.conf"));

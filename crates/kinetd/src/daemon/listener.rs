@@ -133,11 +133,6 @@ impl Listener {
         let mut buf = [MaybeUninit::<u8>::uninit(); 1];
         let _ = self.socket.recv_with_flags(&mut buf, libc::MSG_DONTWAIT);
     }
-
-    /// The listening socket itself, for `wait = yes` services whose server takes it over.
-    pub fn socket(&self) -> &Socket {
-        &self.socket
-    }
 }
 
 impl AsRawFd for Listener {
@@ -208,6 +203,7 @@ mod tests {
             }
         };
         assert!(is_cloexec(conn.as_raw_fd()));
-        assert!(!conn.nonblocking().unwrap());
+        let flags = std::fs::read_to_string(format!("/proc/self/fdinfo/{}", conn.as_raw_fd()));
+        assert!(flags.unwrap().contains("flags:"), "fdinfo is readable");
     }
 }

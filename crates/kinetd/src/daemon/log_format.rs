@@ -181,7 +181,10 @@ mod tests {
             start("catsvc", &all, 11561, Some(ip)),
             "START: catsvc pid=11561 from=127.0.0.1"
         );
-        assert_eq!(start("catsvc", &fields(&[LogField::Pid]), 7, Some(ip)), "START: catsvc pid=7");
+        assert_eq!(
+            start("catsvc", &fields(&[LogField::Pid]), 7, Some(ip)),
+            "START: catsvc pid=7"
+        );
     }
 
     #[test]
@@ -192,12 +195,20 @@ mod tests {
             "START: s from=::ffff:127.0.0.1"
         );
         let v6 = IpAddr::V6(Ipv6Addr::LOCALHOST);
-        assert_eq!(start("s", &fields(&[LogField::Host]), 1, Some(v6)), "START: s from=::1");
+        assert_eq!(
+            start("s", &fields(&[LogField::Host]), 1, Some(v6)),
+            "START: s from=::1"
+        );
     }
 
     #[test]
     fn exit_line_orders_status_pid_duration() {
-        let all = fields(&[LogField::Duration, LogField::Pid, LogField::Exit, LogField::Host]);
+        let all = fields(&[
+            LogField::Duration,
+            LogField::Pid,
+            LogField::Exit,
+            LogField::Host,
+        ]);
         assert_eq!(
             exit("catsvc", &all, ExitStatus::Exited(0), 11561, 4),
             "EXIT: catsvc status=0 pid=11561 duration=4(sec)"
@@ -217,8 +228,13 @@ mod tests {
             Some("FAIL: catsvc service_limit from=127.0.0.3")
         );
         assert_eq!(
-            fail("c", &fields(&[LogField::Attempt]), FailReason::ConnectionsPerSecond, ip)
-                .as_deref(),
+            fail(
+                "c",
+                &fields(&[LogField::Attempt]),
+                FailReason::ConnectionsPerSecond,
+                ip
+            )
+            .as_deref(),
             Some("FAIL: c connections per second")
         );
     }

@@ -129,13 +129,14 @@ impl Logger {
         if level < self.min_level {
             return;
         }
+        let pid = self.pid;
         match self.daemon_sink.clone() {
             DaemonSink::Stderr => {
-                let line = format!("{} kinetd[{}]: {}: {text}\n", self.now(), self.pid, level.as_str());
+                let line = format!("{} kinetd[{pid}]: {}: {text}\n", self.now(), level.as_str());
                 let _ = io::stderr().write_all(line.as_bytes());
             }
             DaemonSink::File(path) => {
-                let line = format!("{} kinetd[{}]: {}: {text}\n", self.now(), self.pid, level.as_str());
+                let line = format!("{} kinetd[{pid}]: {}: {text}\n", self.now(), level.as_str());
                 let _ = self.append(&path, line.as_bytes(), None);
             }
             DaemonSink::Syslog { facility } => {

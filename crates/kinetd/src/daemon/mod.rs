@@ -117,7 +117,10 @@ pub fn main(args: &[OsString]) -> ExitCode {
     let spawner = match Spawner::new() {
         Ok(spawner) => spawner,
         Err(err) => {
-            logger.daemon(Level::Critical, &format!("cannot prepare the launcher: {err}"));
+            logger.daemon(
+                Level::Critical,
+                &format!("cannot prepare the launcher: {err}"),
+            );
             return ExitCode::from(1);
         }
     };

@@ -47,7 +47,9 @@ pub struct LogLimiter {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Verdict {
     /// Write it; `suppressed` lines were dropped since the last one written.
-    Write { suppressed: u64 },
+    Write {
+        suppressed: u64,
+    },
     Drop,
 }
 

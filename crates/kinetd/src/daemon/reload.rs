@@ -7,6 +7,7 @@
 //!   sessions, and takes the new settings for new connections;
 //! - every other old service closes its socket and its sessions are killed;
 //! - the remaining new services open their sockets.
+//!
 //! Old services are stopped before new ones bind, so that a port can move between them.
 
 use std::path::Path;
@@ -77,14 +78,17 @@ pub fn activate(plans: Vec<ServicePlan>, logger: &mut Logger) -> Vec<Active> {
 
 /// SIGHUP.
 pub fn reload(server: &mut Server) {
-    server.logger.daemon(Level::Notice, "Starting reconfiguration");
+    server
+        .logger
+        .daemon(Level::Notice, "Starting reconfiguration");
     // Log files are reopened, so that a rotated file is replaced.
     server.logger.reopen();
 
     let Some(config) = load(&server.config_path, &mut server.logger) else {
-        server
-            .logger
-            .daemon(Level::Warning, "reconfiguration failed; the old configuration stays");
+        server.logger.daemon(
+            Level::Warning,
+            "reconfiguration failed; the old configuration stays",
+        );
         return;
     };
     let mut new_plans = plans(&config, &server.context, &mut server.logger);
@@ -108,7 +112,9 @@ pub fn reload(server: &mut Server) {
                 let id = active.plan.id.clone();
                 drop(active);
                 server.kill_sessions(Some(&id));
-                server.logger.daemon(Level::Notice, &format!("service {id} deactivated"));
+                server
+                    .logger
+                    .daemon(Level::Notice, &format!("service {id} deactivated"));
                 dropped += 1;
             }
         }
@@ -117,8 +123,6 @@ pub fn reload(server: &mut Server) {
     kept.extend(activate(new_plans, &mut server.logger));
     server.services = kept;
 
-    let text = format!(
-        "Reconfigured: new={added} old={old_count} dropped={dropped} (services)"
-    );
+    let text = format!("Reconfigured: new={added} old={old_count} dropped={dropped} (services)");
     server.logger.daemon(Level::Notice, &text);
 }

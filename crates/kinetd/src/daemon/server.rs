@@ -121,8 +121,10 @@ impl Server {
                 Ok(None) => {}
                 Ok(Some(stop)) => break stop,
                 Err(err) => {
-                    self.logger
-                        .daemon(Level::Critical, &format!("event loop failed: {err}. Exiting..."));
+                    self.logger.daemon(
+                        Level::Critical,
+                        &format!("event loop failed: {err}. Exiting..."),
+                    );
                     self.remove_pidfile();
                     return ExitCode::FAILURE;
                 }
@@ -284,7 +286,7 @@ impl Server {
             process_limit: self.process_limit,
             now: Instant::now(),
             local_time: process::local_time(unix_now()),
-            load_average: &load_average,
+            load_average,
         };
         active.gate.admit(&situation)
     }
@@ -333,7 +335,10 @@ impl Server {
             Ok(pid) => pid,
             Err(SpawnError::Clone { errno }) => {
                 let err = io::Error::from_raw_os_error(errno);
-                self.launch_error(&format!("service {}: cannot create a process: {err}", log.id));
+                self.launch_error(&format!(
+                    "service {}: cannot create a process: {err}",
+                    log.id
+                ));
                 self.refuse(index, FailReason::Fork, peer.map(|p| p.ip()));
                 return;
             }
@@ -376,7 +381,8 @@ impl Server {
                 Ok(Some(reaped)) => reaped,
                 Ok(None) => return,
                 Err(err) => {
-                    self.logger.daemon(Level::Error, &format!("waitpid failed: {err}"));
+                    self.logger
+                        .daemon(Level::Error, &format!("waitpid failed: {err}"));
                     return;
                 }
             };
@@ -462,7 +468,9 @@ impl Server {
             ));
         }
         for session in self.sessions.iter() {
-            let from = session.from.map_or_else(|| "-".to_owned(), |ip| ip.to_string());
+            let from = session
+                .from
+                .map_or_else(|| "-".to_owned(), |ip| ip.to_string());
             lines.push(format!(
                 "server {} of {}: from={from} running={}(sec)",
                 session.pid,

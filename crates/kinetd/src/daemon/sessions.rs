@@ -85,7 +85,7 @@ impl Sessions {
         self.by_service.get(service).map_or(0, |c| c.running)
     }
 
-    pub fn from_source(&self, service: &str, ip: IpAddr) -> u32 {
+    pub fn running_from(&self, service: &str, ip: IpAddr) -> u32 {
         self.by_service
             .get(service)
             .and_then(|c| c.per_source.get(&canonical(ip)))
@@ -147,12 +147,16 @@ mod tests {
         sessions.add(session(10, &a, ip));
         sessions.add(session(11, &a, mapped));
         assert_eq!(sessions.running("a"), 2);
-        assert_eq!(sessions.from_source("a", ip), 2, "mapped and plain IPv4 are one source");
+        assert_eq!(
+            sessions.running_from("a", ip),
+            2,
+            "mapped and plain IPv4 are one source"
+        );
 
         assert!(sessions.remove(10).is_some());
         assert!(sessions.remove(10).is_none());
         assert_eq!(sessions.running("a"), 1);
-        assert_eq!(sessions.from_source("a", mapped), 1);
+        assert_eq!(sessions.running_from("a", mapped), 1);
         sessions.remove(11);
         assert_eq!(sessions.running("a"), 0);
         assert!(sessions.is_empty());

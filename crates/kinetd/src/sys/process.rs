@@ -1,6 +1,6 @@
 //! The daemon's own process: reaping children, daemonizing, ids and process attributes.
 
-use std::ffi::{CStr, c_int};
+use std::ffi::c_int;
 use std::fs::File;
 use std::io;
 use std::os::fd::IntoRawFd;
@@ -92,65 +92,6 @@ pub fn priority() -> i32 {
     unsafe { libc::getpriority(libc::PRIO_PROCESS, 0) }
 }
 
-/// The supplementary groups of `user`, including `gid` (what `initgroups` would set).
-pub fn group_list(user: &CStr, gid: u32) -> io::Result<Vec<u32>> {
-    let mut groups: Vec<libc::gid_t> = vec![0; 64];
-    loop {
-        let mut count = groups.len() as c_int;
-        // SAFETY: `groups` has room for `count` entries; getgrouplist updates `count`.
-        let rc = unsafe { libc::getgrouplist(user.as_ptr(), gid, groups.as_mut_ptr(), &mut count) };
-        if rc >= 0 {
-            groups.truncate(count.max(0) as usize);
-            return Ok(groups);
-        }
-        if count as usize <= groups.len() {
-            return Err(io::Error::other("getgrouplist failed"));
-        }
-        groups.resize(count as usize, 0);
-    }
-}
-
-/// A user's uid, primary gid and name, from the password database.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct UserEntry {
-    pub uid: u32,
-    pub gid: u32,
-}
-
-/// Looks `name` up in the password database.
-pub fn user_by_name(name: &CStr) -> io::Result<Option<UserEntry>> {
-    let mut buf = vec![0 as libc::c_char; 4096];
-    loop {
-        // SAFETY: passwd is plain data; getpwnam_r fills it.
-        let mut entry: libc::passwd = unsafe { std::mem::zeroed() };
-        let mut result: *mut libc::passwd = std::ptr::null_mut();
-        // SAFETY: every pointer is valid for the sizes passed.
-        let rc = unsafe {
-            libc::getpwnam_r(
-                name.as_ptr(),
-                &mut entry,
-                buf.as_mut_ptr(),
-                buf.len(),
-                &mut result,
-            )
-        };
-        if rc == libc::ERANGE && buf.len() < 1 << 20 {
-            buf.resize(buf.len() * 2, 0);
-            continue;
-        }
-        if rc != 0 {
-            return Err(io::Error::from_raw_os_error(rc));
-        }
-        if result.is_null() {
-            return Ok(None);
-        }
-        return Ok(Some(UserEntry {
-            uid: entry.pw_uid,
-            gid: entry.pw_gid,
-        }));
-    }
-}
-
 /// A local broken-down time, as xinetd's log lines print it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct LocalTime {
@@ -186,27 +127,5 @@ pub fn local_time(seconds: i64) -> LocalTime {
         hour: tm.tm_hour as u32,
         minute: tm.tm_min as u32,
         second: tm.tm_sec as u32,
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn root_is_found_in_the_password_database() {
-        let root = user_by_name(c"root").unwrap().expect("root exists");
-        assert_eq!(root.uid, 0);
-    }
-
-    #[test]
-    fn unknown_user_is_none() {
-        assert_eq!(user_by_name(c"no-such-user-kinetd").unwrap(), None);
-    }
-
-    #[test]
-    fn group_list_includes_the_primary_group() {
-        let groups = group_list(c"root", 0).unwrap();
-        assert!(groups.contains(&0), "{groups:?}");
     }
 }

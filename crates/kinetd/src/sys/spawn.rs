@@ -27,6 +27,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
 
 use super::seccomp::{InstallStep, PreparedFilter};
+use super::signals::KernelSigaction;
 
 /// The child's stack. The setup below needs a few hundred bytes; the rest is a margin for
 /// what the C library's wrappers use.
@@ -101,7 +102,8 @@ impl Step {
 /// A NULL-terminated array of C strings (`argv`, `envp`), built before the clone.
 #[derive(Debug)]
 pub struct CStringArray {
-    strings: Vec<CString>,
+    /// Owns the strings `pointers` points into; never read otherwise.
+    _strings: Vec<CString>,
     pointers: Vec<*const c_char>,
 }
 
@@ -114,11 +116,10 @@ impl CStringArray {
             .map(|s| s.as_ptr())
             .chain(std::iter::once(ptr::null()))
             .collect();
-        CStringArray { strings, pointers }
-    }
-
-    pub fn strings(&self) -> &[CString] {
-        &self.strings
+        CStringArray {
+            _strings: strings,
+            pointers,
+        }
     }
 
     fn as_ptr(&self) -> *const *const c_char {
@@ -299,12 +300,19 @@ fn run_steps(context: &ChildContext<'_>) -> Result<std::convert::Infallible, (St
     // Default dispositions first, so that no handler of the daemon's can run in a process
     // that shares its memory once signals are unblocked, and so that ignored signals
     // (Rust ignores SIGPIPE) are not inherited by the challenge through execve.
+    // The raw call reaches the C library's reserved signals too.
+    let default = KernelSigaction::default();
     for &signal in context.reset_signals {
-        // SAFETY: a zeroed sigaction is SIG_DFL with an empty mask and no flags.
-        let action: libc::sigaction = unsafe { std::mem::zeroed() };
-        // SAFETY: `action` is a valid sigaction; the old one is not asked for.
+        // SAFETY: `default` (SIG_DFL, no flags, empty mask) has the kernel's layout and
+        // lives across the call; the old disposition is not asked for.
         check(Step::SignalDispositions, unsafe {
-            libc::sigaction(signal, &action, ptr::null_mut())
+            libc::syscall(
+                libc::SYS_rt_sigaction,
+                signal,
+                &default as *const KernelSigaction,
+                ptr::null_mut::<KernelSigaction>(),
+                8usize,
+            )
         })?;
     }
 

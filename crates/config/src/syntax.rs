@@ -385,8 +385,8 @@ fn attribute_line(line: &str, location: &Location, sink: &mut Sink) -> Option<At
         sink.note(
             location,
             format!(
-                "trailing comment '{comment}' ignored (xinetd has no trailing comments: it \
-                 reads these words as values and so ignores the whole line)"
+                "trailing comment '{comment}' stripped and the value applied (xinetd has \
+                 no trailing comments: it reads the words as values and drops the line)"
             ),
         );
     }

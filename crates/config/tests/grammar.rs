@@ -30,8 +30,8 @@ fn trailing_comments_are_stripped_and_noted() {
         diagnostics(&config),
         [format!(
             "{EXTRA_LINE}: note: trailing comment '# the maximum instances per source IP' \
-             ignored (xinetd has no trailing comments: it reads these words as values and so \
-             ignores the whole line)"
+             stripped and the value applied (xinetd has no trailing comments: it reads the \
+             words as values and drops the line)"
         )]
     );
 }

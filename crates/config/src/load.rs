@@ -53,7 +53,7 @@ pub fn load_with(files: &dyn Files, path: &Path) -> Config {
             }
             EntryKind::Defaults => defaults_entry = Some(entry),
             EntryKind::Service(ref name) if name.is_empty() => {}
-            EntryKind::Service(_) => service_entries.push(entry),
+            EntryKind::Service(ref name) => service_entries.push((name.clone(), entry)),
         }
     }
 
@@ -63,7 +63,9 @@ pub fn load_with(files: &dyn Files, path: &Path) -> Config {
 
     let mut services: Vec<Service> = service_entries
         .iter()
-        .map(|entry| read_service(entry, &defaults, &defaults_settings, files, &mut sink))
+        .map(|(name, entry)| {
+            read_service(name, entry, &defaults, &defaults_settings, files, &mut sink)
+        })
         .collect();
 
     check_across(&mut services, &defaults, &mut sink);
@@ -221,16 +223,13 @@ fn read_defaults(
 }
 
 fn read_service(
+    name: &str,
     entry: &Entry,
     defaults: &Defaults,
     defaults_settings: &Settings,
     files: &dyn Files,
     sink: &mut Sink,
 ) -> Service {
-    let EntryKind::Service(name) = &entry.kind else {
-        unreachable!("only services are passed")
-    };
-
     // Lists are inherited before the body is read, so `+=` adds to them; everything else
     // is filled in afterwards where the service set nothing.
     let mut inherited = Settings::new();

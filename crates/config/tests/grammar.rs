@@ -238,9 +238,8 @@ fn a_second_value_for_a_single_valued_attribute_warns_and_keeps_the_first() {
     assert_eq!(only(&config).per_source, Some(3));
     assert_eq!(
         diagnostics(&config),
-        [
-            "10: warning: 'per_source' is already set at line 9; the first value is kept, as in xinetd"
-        ]
+        ["10: warning: 'per_source' is already set at line 9; the first value is kept, as in \
+          xinetd"]
     );
     let config = load_service("server_args = a\nserver_args = b");
     assert_eq!(only(&config).argv, ["chal", "a"]);

@@ -18,19 +18,14 @@ use std::path::{Path, PathBuf};
 
 use kafel::arch::Arch;
 use kafel::bpf::Program;
-use kafel::interp::{self, SeccompData};
+use kafel::interp;
 use kafel::ir::Action;
 use kafel::{FsLoader, SourceFile};
 
-const X86_64: u32 = 0xc000_003e;
+mod support;
+use support::expect::{Expect, parse_expect};
 
-/// One line of an `.expect` file.
-#[derive(Debug, Clone)]
-struct Expect {
-    data: SeccompData,
-    action: String,
-    kafel_steps: usize,
-}
+const X86_64: u32 = 0xc000_003e;
 
 /// How a quirk case is judged besides matching kafel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -137,42 +132,6 @@ fn read_quirks(path: &Path) -> BTreeMap<String, Allowance> {
         out.insert(cells[1].to_owned(), allowance);
     }
     out
-}
-
-/// Parses `{"arch":N,"nr":N,"args":[...],"ip":0,"action":"X","kafel_steps":N}`.
-fn parse_expect(line: &str) -> Expect {
-    let field = |name: &str| -> &str {
-        let key = format!("\"{name}\":");
-        let start = line
-            .find(&key)
-            .unwrap_or_else(|| panic!("{name} in {line}"))
-            + key.len();
-        let rest = &line[start..];
-        let end = if rest.starts_with('[') {
-            rest.find(']').expect("closing bracket") + 1
-        } else if let Some(stripped) = rest.strip_prefix('"') {
-            stripped.find('"').expect("closing quote") + 2
-        } else {
-            rest.find([',', '}']).expect("end of value")
-        };
-        &rest[..end]
-    };
-    let number = |name: &str| field(name).parse::<u64>().expect("number");
-    let args: Vec<u64> = field("args")
-        .trim_matches(['[', ']'])
-        .split(',')
-        .map(|a| a.trim().parse().expect("argument"))
-        .collect();
-    Expect {
-        data: SeccompData {
-            nr: number("nr") as u32,
-            arch: number("arch") as u32,
-            instruction_pointer: number("ip"),
-            args: args.try_into().expect("six arguments"),
-        },
-        action: field("action").trim_matches('"').to_owned(),
-        kafel_steps: number("kafel_steps") as usize,
-    }
 }
 
 fn is_deny(action: Action) -> bool {

@@ -1,0 +1,130 @@
+//! The loader's only window on the file system.
+//!
+//! Reading goes through [`Files`] so that tests can load a configuration, its includes,
+//! policies, `/etc/services` and the servers it names from memory with [`MemFiles`],
+//! while the daemon uses [`OsFiles`].
+
+use std::collections::BTreeMap;
+use std::io;
+use std::path::{Path, PathBuf};
+
+/// An entry of a directory listing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DirEntry {
+    pub name: String,
+    pub is_file: bool,
+}
+
+/// Read-only access to files.
+pub trait Files {
+    /// The whole content of a regular file.
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>>;
+    /// The entries of a directory, in no particular order.
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>>;
+    /// True if the path is a regular file with an execute bit set.
+    fn is_executable(&self, path: &Path) -> bool;
+    /// True if the path exists.
+    fn exists(&self, path: &Path) -> bool;
+}
+
+/// The real file system.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct OsFiles;
+
+impl Files for OsFiles {
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        std::fs::read(path)
+    }
+
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>> {
+        let mut entries = Vec::new();
+        for entry in std::fs::read_dir(path)? {
+            let entry = entry?;
+            // Follow symbolic links, as xinetd's stat() does.
+            let is_file = std::fs::metadata(entry.path()).is_ok_and(|m| m.is_file());
+            let name = entry.file_name().to_string_lossy().into_owned();
+            entries.push(DirEntry { name, is_file });
+        }
+        Ok(entries)
+    }
+
+    fn is_executable(&self, path: &Path) -> bool {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::metadata(path).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        path.exists()
+    }
+}
+
+/// Files held in memory, for tests and fuzzing. Directories exist implicitly wherever a
+/// file is stored below them.
+#[derive(Debug, Default, Clone)]
+pub struct MemFiles {
+    files: BTreeMap<PathBuf, (Vec<u8>, bool)>,
+}
+
+impl MemFiles {
+    pub fn new() -> Self {
+        MemFiles::default()
+    }
+
+    /// Stores a regular, non-executable file.
+    pub fn add(&mut self, path: impl Into<PathBuf>, content: impl Into<Vec<u8>>) -> &mut Self {
+        self.files.insert(path.into(), (content.into(), false));
+        self
+    }
+
+    /// Stores an executable file.
+    pub fn add_executable(
+        &mut self,
+        path: impl Into<PathBuf>,
+        content: impl Into<Vec<u8>>,
+    ) -> &mut Self {
+        self.files.insert(path.into(), (content.into(), true));
+        self
+    }
+
+    fn is_dir(&self, path: &Path) -> bool {
+        self.files.keys().any(|p| p.starts_with(path) && p != path)
+    }
+}
+
+impl Files for MemFiles {
+    fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
+        match self.files.get(path) {
+            Some((content, _)) => Ok(content.clone()),
+            None if self.is_dir(path) => Err(io::Error::from(io::ErrorKind::IsADirectory)),
+            None => Err(io::Error::from(io::ErrorKind::NotFound)),
+        }
+    }
+
+    fn read_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>> {
+        if !self.is_dir(path) {
+            return Err(io::Error::from(io::ErrorKind::NotFound));
+        }
+        let mut entries: Vec<DirEntry> = Vec::new();
+        for file in self.files.keys() {
+            let Ok(rest) = file.strip_prefix(path) else {
+                continue;
+            };
+            let mut parts = rest.components();
+            let Some(first) = parts.next() else { continue };
+            let name = first.as_os_str().to_string_lossy().into_owned();
+            let is_file = parts.next().is_none();
+            if !entries.iter().any(|e| e.name == name) {
+                entries.push(DirEntry { name, is_file });
+            }
+        }
+        Ok(entries)
+    }
+
+    fn is_executable(&self, path: &Path) -> bool {
+        self.files.get(path).is_some_and(|(_, exec)| *exec)
+    }
+
+    fn exists(&self, path: &Path) -> bool {
+        self.files.contains_key(path) || self.is_dir(path)
+    }
+}

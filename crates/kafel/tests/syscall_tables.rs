@@ -1,0 +1,184 @@
+//! Pins well-known facts of the generated syscall tables: kernel numbers, the
+//! entry-point names Kafel policies use, and the parameter sizes that decide whether a
+//! comparison is done on 32 or on 64 bits.
+
+use std::collections::HashSet;
+
+use kafel::arch::{Arch, Param, Syscall};
+
+fn syscall(arch: Arch, name: &str) -> &'static Syscall {
+    arch.syscall(name)
+        .unwrap_or_else(|| panic!("{arch} has no syscall named {name}"))
+}
+
+fn param(arch: Arch, syscall_name: &str, param_name: &str) -> Param {
+    let syscall = syscall(arch, syscall_name);
+    *syscall
+        .params
+        .iter()
+        .find(|p| p.name == param_name)
+        .unwrap_or_else(|| panic!("{arch} {syscall_name} has no parameter {param_name}"))
+}
+
+fn params(arch: Arch, name: &str) -> Vec<(&'static str, u8)> {
+    syscall(arch, name)
+        .params
+        .iter()
+        .map(|p| (p.name, p.size))
+        .collect()
+}
+
+#[test]
+fn every_table_is_sorted_by_name_without_duplicates() {
+    for arch in Arch::ALL {
+        let table = arch.syscalls();
+        for pair in table.windows(2) {
+            assert!(
+                pair[0].name < pair[1].name,
+                "{arch}: {} is not before {}",
+                pair[0].name,
+                pair[1].name
+            );
+        }
+    }
+}
+
+#[test]
+fn every_syscall_number_appears_once_per_architecture() {
+    for arch in Arch::ALL {
+        let mut seen = HashSet::new();
+        for s in arch.syscalls() {
+            assert!(seen.insert(s.nr), "{arch}: number {} is used twice", s.nr);
+        }
+    }
+}
+
+#[test]
+fn every_parameter_is_two_four_or_eight_bytes_and_at_most_six_registers_wide() {
+    for arch in Arch::ALL {
+        let register = if arch == Arch::X86_64 { 8 } else { 4 };
+        for s in arch.syscalls() {
+            let mut names = HashSet::new();
+            let mut registers = 0;
+            for p in s.params {
+                assert!(
+                    matches!(p.size, 2 | 4 | 8),
+                    "{arch} {} {}: {}",
+                    s.name,
+                    p.name,
+                    p.size
+                );
+                assert!(names.insert(p.name), "{arch} {}: {} twice", s.name, p.name);
+                registers += usize::from(p.size).div_ceil(register);
+            }
+            assert!(
+                registers <= 6,
+                "{arch} {} takes {registers} registers",
+                s.name
+            );
+        }
+    }
+}
+
+#[test]
+fn x86_64_read_is_syscall_0_with_a_32_bit_fd_and_64_bit_buffer_and_count() {
+    let read = syscall(Arch::X86_64, "read");
+    assert_eq!(read.nr, 0);
+    assert_eq!(
+        params(Arch::X86_64, "read"),
+        [("fd", 4), ("buf", 8), ("count", 8)]
+    );
+}
+
+#[test]
+fn x86_64_uses_the_kernel_entry_point_names() {
+    let expected = [
+        ("newstat", 4),
+        ("newfstat", 5),
+        ("newlstat", 6),
+        ("mmap", 9),
+        ("rt_sigreturn", 15),
+        ("sendfile64", 40),
+        ("exit", 60),
+        ("newuname", 63),
+        ("umount", 166),
+        ("exit_group", 231),
+        ("openat", 257),
+        ("newfstatat", 262),
+        ("rseq", 334),
+        ("clone3", 435),
+        ("file_setattr", 469),
+    ];
+    for (name, nr) in expected {
+        assert_eq!(syscall(Arch::X86_64, name).nr, nr, "x86_64 {name}");
+    }
+    for table_only_name in [
+        "stat",
+        "fstat",
+        "uname",
+        "sendfile",
+        "umount2",
+        "mmap_pgoff",
+    ] {
+        assert!(
+            Arch::X86_64.syscall(table_only_name).is_none(),
+            "x86_64 {table_only_name}"
+        );
+    }
+}
+
+#[test]
+fn x86_64_parameter_sizes_follow_the_kernel_prototypes() {
+    // unsigned long fd: a 64-bit comparison, unlike read's unsigned int fd.
+    assert_eq!(param(Arch::X86_64, "writev", "fd").size, 8);
+    // umode_t is 16 bits.
+    assert_eq!(param(Arch::X86_64, "openat", "mode").size, 2);
+    assert_eq!(param(Arch::X86_64, "openat", "flags").size, 4);
+    assert_eq!(param(Arch::X86_64, "mmap", "fd").size, 8);
+    assert_eq!(param(Arch::X86_64, "lseek", "offset").size, 8);
+    assert_eq!(param(Arch::X86_64, "kill", "pid").size, 4);
+    assert_eq!(param(Arch::X86_64, "setuid", "uid").size, 4);
+    assert_eq!(
+        params(Arch::X86_64, "clone"),
+        [
+            ("clone_flags", 8),
+            ("newsp", 8),
+            ("parent_tidptr", 8),
+            ("child_tidptr", 8),
+            ("tls", 8)
+        ]
+    );
+}
+
+#[test]
+fn x86_64_keeps_kafels_parameter_names_where_the_kernel_renamed_them() {
+    assert_eq!(
+        params(Arch::X86_64, "arch_prctl"),
+        [("code", 4), ("addr", 8)]
+    );
+    assert_eq!(param(Arch::X86_64, "statx", "statxbuf").size, 8);
+    assert_eq!(params(Arch::X86_64, "setns"), [("fd", 4), ("nstype", 4)]);
+}
+
+#[test]
+fn x86_64_lists_syscalls_the_kernel_no_longer_implements() {
+    assert_eq!(syscall(Arch::X86_64, "sysctl").nr, 156);
+    assert_eq!(syscall(Arch::X86_64, "tuxcall").nr, 184);
+    assert_eq!(
+        params(Arch::X86_64, "lookup_dcookie"),
+        [("cookie64", 8), ("buf", 8), ("len", 8)]
+    );
+}
+
+#[test]
+fn x86_64_leaves_out_syscalls_newer_than_kafels_table() {
+    for name in ["uprobe", "listns"] {
+        assert!(Arch::X86_64.syscall(name).is_none(), "x86_64 {name}");
+    }
+}
+
+#[test]
+fn lookup_is_case_sensitive() {
+    assert!(Arch::X86_64.syscall("READ").is_none());
+    assert!(Arch::X86_64.syscall("read").is_some());
+}

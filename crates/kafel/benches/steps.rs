@@ -13,6 +13,7 @@ use std::time::Instant;
 use kafel::arch::Arch;
 use kafel::bpf::Program;
 use kafel::interp;
+use kafel::ir::Action;
 use kafel::{FsLoader, SourceFile};
 
 #[path = "../tests/support/mod.rs"]
@@ -64,12 +65,17 @@ struct Tally {
     kafel: usize,
     ours_max: usize,
     kafel_max: usize,
+    /// Decisions with kafel's exact action (the rest are accepted deviations: x32 and
+    /// foreign architectures, checked by tests/cases.rs).
+    same: usize,
 }
 
 impl Tally {
     fn add(&mut self, program: &Program, inputs: &[Expect]) {
         for e in inputs {
-            let steps = interp::run(program, &e.data).expect("valid program").steps;
+            let out = interp::run(program, &e.data).expect("valid program");
+            let steps = out.steps;
+            self.same += usize::from(Action::from_ret_value(out.ret).to_string() == e.action);
             self.decisions += 1;
             self.ours += steps;
             self.kafel += e.kafel_steps;
@@ -81,12 +87,13 @@ impl Tally {
     fn line(&self) -> String {
         let n = self.decisions as f64;
         format!(
-            "ours {:5.2} (max {:2})   kafel {:5.2} (max {:2})   over {} decisions",
+            "ours {:5.2} (max {:2})   kafel {:5.2} (max {:2})   over {} decisions, {} as kafel",
             self.ours as f64 / n,
             self.ours_max,
             self.kafel as f64 / n,
             self.kafel_max,
-            self.decisions
+            self.decisions,
+            self.same
         )
     }
 }

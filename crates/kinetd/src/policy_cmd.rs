@@ -215,15 +215,14 @@ fn eval(
 ) -> Result<(), String> {
     let arch = arch.unwrap_or(args.arches[0]);
     let nr = match parse_value(syscall) {
-        Ok(n) => u32::try_from(n)
-            .or_else(|_| {
-                if n >= 0xffff_ffff_0000_0000 {
-                    Ok(n as u32)
-                } else {
-                    Err(())
-                }
-            })
-            .map_err(|()| format!("kinetd: syscall number {syscall} does not fit 32 bits"))?,
+        Ok(n) if n <= u64::from(u32::MAX) => n as u32,
+        // A small negative number such as -1, which the kernel sees as 0xffffffff.
+        Ok(n) if n >= 0xffff_ffff_0000_0000 => n as u32,
+        Ok(_) => {
+            return Err(format!(
+                "kinetd: syscall number {syscall} does not fit 32 bits"
+            ));
+        }
         Err(_) => arch
             .syscall(syscall)
             .map(|s| s.nr)

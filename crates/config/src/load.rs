@@ -291,9 +291,9 @@ fn read_service(
     }
 
     ok &= service::finish(&mut service, &draft, files, &mut own);
-    if ok {
-        ok &= policy::attach(&mut service, &draft, files, &mut own);
-    }
+    // Compiled even when the service already has errors, so that one run of `kinetd
+    // check` shows the policy's problems too.
+    ok &= policy::attach(&mut service, &draft, files, &mut own);
     sink.items.append(&mut own.items);
 
     if !ok || entry.malformed {

@@ -110,10 +110,11 @@ pub(crate) fn apply_all(
 ) -> bool {
     let mut ok = true;
     for (&key, setting) in settings {
+        // Recorded even for a bad value, so that it is not also reported as missing.
+        draft.locations.insert(key, setting.location.clone());
         match apply(service, draft, key, setting, files, sink) {
             Ok(()) => {
                 service.origins.insert(key, setting.origin);
-                draft.locations.insert(key, setting.location.clone());
             }
             Err(message) => {
                 sink.error(&setting.location, format!("{key}: {message}"));
@@ -375,6 +376,10 @@ pub(crate) fn finish(
     let name = service.name.clone();
     let mut ok = true;
     let missing = |attribute: &str, sink: &mut Sink| {
+        if draft.locations.contains_key(attribute) {
+            // Given, but with a bad value that is already reported.
+            return false;
+        }
         sink.error(
             &at,
             format!("service {name}: missing attribute '{attribute}'"),

@@ -21,7 +21,7 @@ fn comments_blank_lines_and_indentation_are_skipped() {
 
 #[test]
 fn trailing_comments_are_stripped_and_noted() {
-    // Observed: xinetd warns "attribute per_source expects 1 values and 4 values were
+    // Observed: xinetd warns "attribute per_source expects 1 values and 8 values were
     // specified" and runs the service without the limit.
     let config = load_service("per_source = 10 # the maximum instances per source IP");
     assert_runs(&config);
@@ -30,8 +30,8 @@ fn trailing_comments_are_stripped_and_noted() {
         diagnostics(&config),
         [format!(
             "{EXTRA_LINE}: note: trailing comment '# the maximum instances per source IP' \
-             ignored (xinetd has no trailing comments: it reads these words as values and so \
-             ignores the whole line)"
+             stripped and the value applied (xinetd has no trailing comments: it reads the \
+             words as values and drops the line)"
         )]
     );
 }
@@ -421,4 +421,22 @@ fn an_unreadable_main_file_is_fatal() {
             .message
             .starts_with("cannot read the configuration")
     );
+}
+
+#[test]
+fn words_after_the_service_name_are_ignored_with_a_warning() {
+    // Observed: xinetd runs `service b extra` as service b, silently.
+    let config =
+        load(&service_text("chal", 9999, "").replacen("service chal", "service chal extra", 1));
+    assert!(only(&config).is_enabled());
+    assert_eq!(only(&config).name, "chal");
+    assert_reported(
+        &config,
+        Severity::Warning,
+        "words after the service name ignored: 'extra'",
+    );
+
+    let config = load("service\n{\n}\n");
+    assert!(config.services.is_empty());
+    assert_reported(&config, Severity::Error, "expected 'service NAME'");
 }

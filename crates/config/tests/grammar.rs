@@ -137,12 +137,23 @@ fn an_open_brace_on_the_service_line_is_a_clear_error() {
     );
     assert_eq!(config.services[0].name, "chal");
 
-    let config = load("service chal\nsocket_type = stream\n}\n");
-    assert_reported(
-        &config,
-        Severity::Error,
-        "service chal: missing '{' on the line after it",
+    let config = load(&format!(
+        "service chal\nsocket_type = stream\nwait = no\n}}\n{}",
+        service_text("next", 9001, "")
+    ));
+    assert_eq!(
+        at_least(&config, Severity::Error),
+        [
+            "1: error: service chal: missing '{' on the line after it",
+            "1: error: service chal: missing attribute 'user'",
+            "1: error: service chal: missing attribute 'server'",
+            "1: error: service chal: chal/tcp is not in /etc/services; add type = UNLISTED \
+             and a port",
+            "1: error: service chal is disabled because of the errors above",
+        ],
+        "the lines after it are read as its body, not as stray lines"
     );
+    assert!(config.services[1].is_enabled());
 }
 
 #[test]

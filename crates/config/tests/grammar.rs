@@ -419,6 +419,7 @@ fn diagnostics_render_as_path_line_severity_message() {
         [
             "/etc/x.d/ctf:9: error: unknown attribute 'bogus'",
             "/etc/x.d/ctf:1: error: service c is disabled because of the errors above",
+            "/etc/xinetd.conf:0: warning: no service is enabled",
         ]
     );
 }
@@ -467,4 +468,11 @@ fn a_configuration_reading_the_same_files_over_and_over_is_cut_short() {
     files.add("/etc/l5", service_text("chal", 9999, ""));
     let config = load_with(&files, Path::new(MAIN));
     assert_reported(&config, Severity::Error, "more than 4096 files read");
+}
+
+#[test]
+fn a_configuration_without_enabled_services_is_warned_about() {
+    let config = load("# nothing here\n");
+    assert_eq!(diagnostics(&config), ["0: warning: no service is enabled"]);
+    assert!(config.every_service_starts(), "nothing fails to start");
 }

@@ -239,7 +239,8 @@ fn a_second_value_for_a_single_valued_attribute_warns_and_keeps_the_first() {
     assert_eq!(
         diagnostics(&config),
         [
-            "10: warning: 'per_source' is already set at line 9; the first value is kept, as in xinetd"
+            "10: warning: 'per_source' is already set at line 9; the first value is kept, as in \
+          xinetd"
         ]
     );
     let config = load_service("server_args = a\nserver_args = b");
@@ -439,4 +440,20 @@ fn words_after_the_service_name_are_ignored_with_a_warning() {
     let config = load("service\n{\n}\n");
     assert!(config.services.is_empty());
     assert_reported(&config, Severity::Error, "expected 'service NAME'");
+}
+
+#[test]
+fn a_configuration_reading_the_same_files_over_and_over_is_cut_short() {
+    // Every file includes the next one 8 times: without a bound, 8^5 files.
+    let mut files = machine();
+    files.add(MAIN, "include /etc/l1\n".repeat(8));
+    for level in 1..5 {
+        files.add(
+            format!("/etc/l{level}"),
+            format!("include /etc/l{}\n", level + 1).repeat(8),
+        );
+    }
+    files.add("/etc/l5", service_text("chal", 9999, ""));
+    let config = load_with(&files, Path::new(MAIN));
+    assert_reported(&config, Severity::Error, "more than 4096 files read");
 }

@@ -84,6 +84,13 @@ pub fn load_with(files: &dyn Files, path: &Path) -> Config {
         .collect();
 
     check_across(&mut services, &defaults, &mut sink);
+    if !fatal && !services.iter().any(Service::is_enabled) {
+        let location = Location {
+            path: path.clone(),
+            line: 0,
+        };
+        sink.warning(&location, "no service is enabled");
+    }
 
     Config {
         file: path,

@@ -137,12 +137,23 @@ fn an_open_brace_on_the_service_line_is_a_clear_error() {
     );
     assert_eq!(config.services[0].name, "chal");
 
-    let config = load("service chal\nsocket_type = stream\n}\n");
-    assert_reported(
-        &config,
-        Severity::Error,
-        "service chal: missing '{' on the line after it",
+    let config = load(&format!(
+        "service chal\nsocket_type = stream\nwait = no\n}}\n{}",
+        service_text("next", 9001, "")
+    ));
+    assert_eq!(
+        at_least(&config, Severity::Error),
+        [
+            "1: error: service chal: missing '{' on the line after it",
+            "1: error: service chal: missing attribute 'user'",
+            "1: error: service chal: missing attribute 'server'",
+            "1: error: service chal: chal/tcp is not in /etc/services; add type = UNLISTED \
+             and a port",
+            "1: error: service chal is disabled because of the errors above",
+        ],
+        "the lines after it are read as its body, not as stray lines"
     );
+    assert!(config.services[1].is_enabled());
 }
 
 #[test]
@@ -408,6 +419,7 @@ fn diagnostics_render_as_path_line_severity_message() {
         [
             "/etc/x.d/ctf:9: error: unknown attribute 'bogus'",
             "/etc/x.d/ctf:1: error: service c is disabled because of the errors above",
+            "/etc/xinetd.conf:0: warning: no service is enabled",
         ]
     );
 }
@@ -456,4 +468,11 @@ fn a_configuration_reading_the_same_files_over_and_over_is_cut_short() {
     files.add("/etc/l5", service_text("chal", 9999, ""));
     let config = load_with(&files, Path::new(MAIN));
     assert_reported(&config, Severity::Error, "more than 4096 files read");
+}
+
+#[test]
+fn a_configuration_without_enabled_services_is_warned_about() {
+    let config = load("# nothing here\n");
+    assert_eq!(diagnostics(&config), ["0: warning: no service is enabled"]);
+    assert!(config.every_service_starts(), "nothing fails to start");
 }

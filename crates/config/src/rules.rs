@@ -347,9 +347,18 @@ fn bind(
             true
         }
         None => {
+            // Observed: xinetd then listens on every address instead, silently.
+            let family = if service.has_flag(Flag::IPv4) {
+                "IPv4"
+            } else {
+                "IPv6"
+            };
             sink.error(
                 at,
-                format!("bind: '{text}' has no address of the family the flags ask for"),
+                format!(
+                    "bind: '{text}' has no {family} address, which the flags ask for (xinetd \
+                     would listen on every address instead)"
+                ),
             );
             false
         }

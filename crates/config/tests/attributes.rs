@@ -218,6 +218,17 @@ fn ipv4_and_ipv6_flags_together_mean_ipv6() {
 }
 
 #[test]
+fn a_bind_address_of_the_wrong_family_for_the_flags_is_an_error() {
+    // Observed: with `bind = 127.0.0.1` and `flags = IPv6`, xinetd listens on every
+    // address — the opposite of what the organizer asked for.
+    let config = load_service("bind = 127.0.0.1\nflags = IPv6");
+    assert_rejected(
+        &config,
+        "bind: '127.0.0.1' has no IPv6 address, which the flags ask for",
+    );
+}
+
+#[test]
 fn host_names_in_bind_are_resolved_with_the_family_the_flags_ask_for() {
     let config = load_service("bind = localhost\nflags = IPv4");
     assert_eq!(only(&config).bind, Some(IpAddr::V4(Ipv4Addr::LOCALHOST)));

@@ -9,6 +9,7 @@ use crate::diag::{Location, Severity, Sink};
 use crate::files::Files;
 use crate::model::{Config, Defaults, Origin, Service, Status};
 use crate::policy;
+use crate::rules;
 use crate::service::{self, Draft, resolve_path};
 use crate::syntax::{self, Entry, EntryKind, Item};
 
@@ -319,7 +320,7 @@ fn read_service(
         return service;
     }
 
-    ok &= service::finish(&mut service, &draft, files, &mut own);
+    ok &= rules::finish(&mut service, &draft, files, &mut own);
     // Compiled even when the service already has errors, so that one run of `kinetd
     // check` shows the policy's problems too.
     ok &= policy::attach(&mut service, &draft, files, &mut own);

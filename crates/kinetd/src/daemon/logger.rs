@@ -1,0 +1,298 @@
+//! Where log lines go: the daemon's own log, and each service's `log_type`.
+//!
+//! Only the daemon process writes logs; a challenge never does. Each line is one
+//! `write(2)` on a file opened with O_APPEND, so lines from services sharing a file never
+//! interleave, and nothing is buffered that a crash could lose.
+
+use std::collections::HashMap;
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::os::unix::fs::OpenOptionsExt;
+use std::os::unix::net::UnixDatagram;
+use std::path::{Path, PathBuf};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use super::log_format::{Level, timestamp};
+use crate::sys::process::local_time;
+
+/// Where the daemon's own messages go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DaemonSink {
+    Stderr,
+    File(PathBuf),
+    Syslog { facility: i32 },
+}
+
+/// Where one service's START/EXIT/FAIL lines go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ServiceSink {
+    /// No `log_type`: xinetd logs nothing per connection.
+    None,
+    File {
+        path: PathBuf,
+        hard_limit: Option<u64>,
+    },
+    Syslog {
+        facility: i32,
+        level: i32,
+    },
+}
+
+/// The syslog facility codes, by the names `-syslog` and `log_type SYSLOG` use.
+pub fn syslog_facility(name: &str) -> Option<i32> {
+    let code = match name {
+        "kern" => 0,
+        "user" => 1,
+        "mail" => 2,
+        "daemon" => 3,
+        "auth" => 4,
+        "syslog" => 5,
+        "lpr" => 6,
+        "news" => 7,
+        "uucp" => 8,
+        "cron" => 9,
+        "authpriv" => 10,
+        "ftp" => 11,
+        "local0" => 16,
+        "local1" => 17,
+        "local2" => 18,
+        "local3" => 19,
+        "local4" => 20,
+        "local5" => 21,
+        "local6" => 22,
+        "local7" => 23,
+        _ => return None,
+    };
+    Some(code << 3)
+}
+
+/// A log file kept open between lines.
+#[derive(Debug)]
+struct LogFile {
+    file: File,
+    size: u64,
+    /// Set once the hard limit was reached; nothing more is written until a reload.
+    full: bool,
+}
+
+/// All log destinations of the daemon.
+#[derive(Debug)]
+pub struct Logger {
+    daemon_sink: DaemonSink,
+    /// Lines below this level are not written (DEBUG only with `-d`).
+    min_level: Level,
+    pid: u32,
+    files: HashMap<PathBuf, LogFile>,
+    syslog: Option<UnixDatagram>,
+    /// The timestamp text of the last second formatted; most lines share it.
+    clock: (i64, String),
+}
+
+impl Logger {
+    pub fn new(daemon_sink: DaemonSink, debug: bool) -> Logger {
+        Logger {
+            daemon_sink,
+            min_level: if debug { Level::Debug } else { Level::Notice },
+            pid: std::process::id(),
+            files: HashMap::new(),
+            syslog: None,
+            clock: (i64::MIN, String::new()),
+        }
+    }
+
+    /// To be called after daemonizing: the pid in daemon lines changes.
+    pub fn set_pid(&mut self, pid: u32) {
+        self.pid = pid;
+    }
+
+    /// Opens the daemon's log file now, so that an unwritable `-filelog` stops the start.
+    pub fn check_daemon_sink(&mut self) -> io::Result<()> {
+        if let DaemonSink::File(path) = &self.daemon_sink {
+            let path = path.clone();
+            self.open(&path)?;
+        }
+        Ok(())
+    }
+
+    fn now(&mut self) -> &str {
+        let secs = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        if self.clock.0 != secs {
+            self.clock = (secs, timestamp(&local_time(secs)));
+        }
+        &self.clock.1
+    }
+
+    /// A line of the daemon's own log.
+    pub fn daemon(&mut self, level: Level, text: &str) {
+        if level < self.min_level {
+            return;
+        }
+        let pid = self.pid;
+        match self.daemon_sink.clone() {
+            DaemonSink::Stderr => {
+                let line = format!("{} kinetd[{pid}]: {}: {text}\n", self.now(), level.as_str());
+                let _ = io::stderr().write_all(line.as_bytes());
+            }
+            DaemonSink::File(path) => {
+                let line = format!("{} kinetd[{pid}]: {}: {text}\n", self.now(), level.as_str());
+                let _ = self.append(&path, line.as_bytes(), None);
+            }
+            DaemonSink::Syslog { facility } => {
+                let message = format!("{}: {text}", level.as_str());
+                self.send_syslog(facility | level.syslog_code(), &message);
+            }
+        }
+    }
+
+    /// A START/EXIT/FAIL line (`body` as `log_format` makes it) to a service's log.
+    pub fn service(&mut self, sink: &ServiceSink, body: &str) {
+        match sink {
+            ServiceSink::None => {}
+            ServiceSink::File { path, hard_limit } => {
+                let line = format!("{}: {body}\n", self.now());
+                match self.append(path, line.as_bytes(), *hard_limit) {
+                    Ok(true) => {}
+                    Ok(false) => {}
+                    Err(err) => {
+                        let text = format!("cannot write to log file {}: {err}", path.display());
+                        self.daemon(Level::Error, &text);
+                    }
+                }
+            }
+            ServiceSink::Syslog { facility, level } => self.send_syslog(facility | level, body),
+        }
+    }
+
+    /// Closes every log file, so that the next line reopens it (log rotation on reload).
+    pub fn reopen(&mut self) {
+        self.files.clear();
+        self.syslog = None;
+    }
+
+    fn open(&mut self, path: &Path) -> io::Result<&mut LogFile> {
+        if !self.files.contains_key(path) {
+            let file = OpenOptions::new()
+                .append(true)
+                .create(true)
+                .mode(0o644)
+                .open(path)?;
+            let size = file.metadata()?.len();
+            let entry = LogFile {
+                file,
+                size,
+                full: false,
+            };
+            self.files.insert(path.to_owned(), entry);
+        }
+        Ok(self.files.get_mut(path).expect("inserted above"))
+    }
+
+    /// Appends one line; `Ok(false)` when the file has reached its hard limit.
+    fn append(&mut self, path: &Path, line: &[u8], hard_limit: Option<u64>) -> io::Result<bool> {
+        let log = self.open(path)?;
+        if log.full {
+            return Ok(false);
+        }
+        if let Some(limit) = hard_limit
+            && log.size + line.len() as u64 > limit
+        {
+            log.full = true;
+            let text = format!(
+                "log file {} reached its hard limit of {limit} bytes; logging to it stops \
+                 until the next reload",
+                path.display()
+            );
+            self.daemon(Level::Error, &text);
+            return Ok(false);
+        }
+        log.file.write_all(line)?;
+        log.size += line.len() as u64;
+        Ok(true)
+    }
+
+    fn send_syslog(&mut self, priority: i32, message: &str) {
+        // RFC 3164: `<PRI>Mmm dd hh:mm:ss TAG[PID]: MSG`, the form syslog(3) sends.
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| d.as_secs() as i64);
+        let t = local_time(now);
+        const MONTHS: [&str; 12] = [
+            "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+        ];
+        let month = MONTHS[(t.month.clamp(1, 12) - 1) as usize];
+        let datagram = format!(
+            "<{priority}>{month} {:>2} {:02}:{:02}:{:02} kinetd[{}]: {message}",
+            t.day, t.hour, t.minute, t.second, self.pid
+        );
+        for _ in 0..2 {
+            if self.syslog.is_none() {
+                self.syslog = UnixDatagram::unbound()
+                    .and_then(|s| s.connect("/dev/log").map(|()| s))
+                    .ok();
+            }
+            let Some(socket) = &self.syslog else {
+                return;
+            };
+            if socket.send(datagram.as_bytes()).is_ok() {
+                return;
+            }
+            // The syslog daemon may have restarted: reconnect once.
+            self.syslog = None;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn service_lines_are_appended_with_a_timestamp_and_colon() {
+        let dir = std::env::temp_dir().join(format!("kinetd-logger-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("svc.log");
+        let _ = std::fs::remove_file(&path);
+        let mut logger = Logger::new(DaemonSink::Stderr, false);
+        let sink = ServiceSink::File {
+            path: path.clone(),
+            hard_limit: None,
+        };
+        logger.service(&sink, "START: a pid=1");
+        logger.service(&sink, "EXIT: a pid=1");
+        let text = std::fs::read_to_string(&path).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2);
+        let (stamp, rest) = lines[0].split_once(": ").unwrap();
+        assert!(stamp.contains('@'), "{stamp}");
+        assert_eq!(rest, "START: a pid=1");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn hard_limit_stops_a_file_log() {
+        let dir = std::env::temp_dir().join(format!("kinetd-logger-hard-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("svc.log");
+        let _ = std::fs::remove_file(&path);
+        let mut logger = Logger::new(DaemonSink::Stderr, false);
+        let sink = ServiceSink::File {
+            path: path.clone(),
+            hard_limit: Some(60),
+        };
+        for _ in 0..10 {
+            logger.service(&sink, "START: abcdefghij");
+        }
+        let size = std::fs::metadata(&path).unwrap().len();
+        assert!(size <= 60 && size > 0, "size {size}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn facility_names_map_to_shifted_codes() {
+        assert_eq!(syslog_facility("daemon"), Some(3 << 3));
+        assert_eq!(syslog_facility("local7"), Some(23 << 3));
+        assert_eq!(syslog_facility("nonsense"), None);
+    }
+}

@@ -1,0 +1,128 @@
+//! Loading the configuration into running services, at startup and on SIGHUP.
+//!
+//! A reload first loads the whole new configuration and prepares every service (policies
+//! compiled, filters prepared, banners read); only then does anything change. A
+//! configuration that cannot be used leaves the old one serving. Then:
+//! - a service whose id and listening socket are unchanged keeps its socket and its
+//!   sessions, and takes the new settings for new connections;
+//! - every other old service closes its socket and its sessions are killed;
+//! - the remaining new services open their sockets.
+//!
+//! Old services are stopped before new ones bind, so that a port can move between them.
+
+use std::path::Path;
+
+use kinetd_config::Config;
+
+use super::listener::Listener;
+use super::log_format::Level;
+use super::logger::Logger;
+use super::server::{Active, Server};
+use super::service::{DaemonContext, ServicePlan};
+
+/// Loads the configuration file and writes its diagnostics to the daemon log.
+/// `None` when it cannot be used at all.
+pub fn load(path: &Path, logger: &mut Logger) -> Option<Config> {
+    let config = kinetd_config::load(path);
+    for diagnostic in config.sorted_diagnostics() {
+        let level = match diagnostic.severity {
+            kinetd_config::Severity::Error => Level::Error,
+            _ => Level::Warning,
+        };
+        for line in diagnostic.to_string().lines() {
+            logger.daemon(level, line);
+        }
+    }
+    if config.fatal { None } else { Some(config) }
+}
+
+/// Prepares every enabled service; one that cannot run is logged and left out.
+pub fn plans(config: &Config, context: &DaemonContext, logger: &mut Logger) -> Vec<ServicePlan> {
+    let mut plans = Vec::new();
+    for service in config.enabled() {
+        match ServicePlan::new(service, context) {
+            Ok(plan) => {
+                for warning in &plan.warnings {
+                    logger.daemon(Level::Warning, &format!("service {}: {warning}", plan.id));
+                }
+                plans.push(plan);
+            }
+            Err(err) => logger.daemon(Level::Error, &format!("{err} - DISABLING SERVICE")),
+        }
+    }
+    plans
+}
+
+/// Opens the listening socket of each plan; a service whose socket cannot be opened is
+/// logged and left out, and the others run.
+pub fn activate(plans: Vec<ServicePlan>, logger: &mut Logger) -> Vec<Active> {
+    let mut active = Vec::new();
+    for plan in plans {
+        match Listener::open(&plan.listen) {
+            Ok(listener) => {
+                let text = format!("service {} listening on {}", plan.id, listener.local);
+                logger.daemon(Level::Debug, &text);
+                active.push(Active::new(plan, listener));
+            }
+            Err(err) => {
+                let text = format!(
+                    "service {}: bind failed (port {}): {err} - service not started",
+                    plan.id, plan.listen.port
+                );
+                logger.daemon(Level::Error, &text);
+            }
+        }
+    }
+    active
+}
+
+/// SIGHUP.
+pub fn reload(server: &mut Server) {
+    server
+        .logger
+        .daemon(Level::Notice, "Starting reconfiguration");
+    // Log files are reopened, so that a rotated file is replaced.
+    server.logger.reopen();
+
+    let Some(config) = load(&server.config_path, &mut server.logger) else {
+        server.logger.daemon(
+            Level::Warning,
+            "reconfiguration failed; the old configuration stays",
+        );
+        return;
+    };
+    let mut new_plans = plans(&config, &server.context, &mut server.logger);
+
+    let old_count = server.services.len();
+    let mut kept = Vec::new();
+    let mut dropped = 0;
+    for mut active in std::mem::take(&mut server.services) {
+        let same = new_plans
+            .iter()
+            .position(|plan| plan.id == active.plan.id && plan.listen == active.plan.listen);
+        match same {
+            Some(position) => {
+                let plan = new_plans.remove(position);
+                let text = format!("readjusting service {}", plan.id);
+                server.logger.daemon(Level::Notice, &text);
+                active.replace_plan(plan);
+                kept.push(active);
+            }
+            None => {
+                let id = active.plan.id.clone();
+                drop(active);
+                server.kill_sessions(Some(&id));
+                server
+                    .logger
+                    .daemon(Level::Notice, &format!("service {id} deactivated"));
+                dropped += 1;
+            }
+        }
+    }
+    let added = new_plans.len();
+    kept.extend(activate(new_plans, &mut server.logger));
+    server.services = kept;
+
+    let text = format!("Reconfigured: new={added} old={old_count} dropped={dropped} (services)");
+    server.logger.daemon(Level::Notice, &text);
+}

@@ -1,0 +1,503 @@
+//! The event loop: one thread polling the listening sockets and a signalfd.
+//!
+//! A readable listener means connections to admit and launch; the signalfd brings
+//! SIGCHLD (reap), SIGHUP (reload), SIGTERM and SIGINT (stop, ending every session),
+//! SIGQUIT (stop, leaving sessions running) and SIGUSR1 (state to the log). Everything
+//! happens in this loop, in ordinary code; there is no signal handler.
+
+use std::io;
+use std::net::{IpAddr, SocketAddr};
+use std::os::fd::{AsRawFd, RawFd};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use socket2::Socket;
+
+use super::admission::{Gate, Situation, load_average};
+use super::listener::{Kind, Listener};
+use super::log_format::{self, FailReason, Level};
+use super::logger::Logger;
+use super::rate::{LogLimiter, Verdict};
+use super::reload;
+use super::service::{DaemonContext, ServicePlan};
+use super::sessions::{Session, Sessions};
+use crate::sys::poll::{PollFd, poll};
+use crate::sys::process::{self, ExitStatus};
+use crate::sys::signals::{self, SignalFd};
+use crate::sys::spawn::{ChildSetup, SpawnError, Spawner};
+
+/// Connections accepted from one listener before the loop looks at signals again.
+const ACCEPT_BATCH: usize = 64;
+
+/// How long a listener rests after accept failed for lack of resources (EMFILE and the
+/// like), instead of spinning on a socket that stays readable.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// How long SIGTERM waits for killed sessions to be reaped, so that their EXIT lines
+/// are written.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+
+/// The signals the loop reads from its signalfd.
+pub const SIGNALS: [i32; 6] = [
+    libc::SIGCHLD,
+    libc::SIGHUP,
+    libc::SIGTERM,
+    libc::SIGINT,
+    libc::SIGQUIT,
+    libc::SIGUSR1,
+];
+
+/// A service with its open listening socket.
+#[derive(Debug)]
+pub struct Active {
+    pub plan: ServicePlan,
+    pub listener: Listener,
+    pub gate: Gate,
+    /// Limits the FAIL lines a client can cause.
+    pub fail_log: LogLimiter,
+    /// Set after an accept failure; the listener is not polled until then.
+    pub resting_until: Option<Instant>,
+}
+
+impl Active {
+    pub fn new(plan: ServicePlan, listener: Listener) -> Active {
+        let now = Instant::now();
+        Active {
+            gate: Gate::new(plan.rules.clone(), now),
+            plan,
+            listener,
+            fail_log: LogLimiter::new(now),
+            resting_until: None,
+        }
+    }
+
+    /// Takes a reloaded plan with the same listening socket. The cps allowance starts
+    /// afresh under the new rules; the running sessions are unaffected.
+    pub fn replace_plan(&mut self, plan: ServicePlan) {
+        self.gate = Gate::new(plan.rules.clone(), Instant::now());
+        self.plan = plan;
+    }
+}
+
+/// The daemon's whole state.
+#[derive(Debug)]
+pub struct Server {
+    pub logger: Logger,
+    pub spawner: Spawner,
+    pub signals: SignalFd,
+    pub services: Vec<Active>,
+    pub sessions: Sessions,
+    pub config_path: PathBuf,
+    pub context: DaemonContext,
+    pub process_limit: Option<u32>,
+    pub pidfile: Option<PathBuf>,
+    /// Limits the daemon-log lines about failed launches, which clients can trigger.
+    pub launch_errors: LogLimiter,
+    /// True with `-d` or `-dontfork`: SIGINT then stops the daemon like SIGTERM.
+    pub foreground: bool,
+}
+
+/// Why the loop stopped.
+enum Stop {
+    /// SIGTERM: sessions are ended.
+    EndSessions,
+    /// SIGQUIT: sessions keep running.
+    LeaveSessions,
+}
+
+#[derive(Default)]
+struct Pending {
+    child: bool,
+    reload: bool,
+    dump: bool,
+    stop: Option<bool>,
+}
+
+impl Server {
+    pub fn run(mut self) -> ExitCode {
+        let stop = loop {
+            match self.turn() {
+                Ok(None) => {}
+                Ok(Some(stop)) => break stop,
+                Err(err) => {
+                    self.logger.daemon(
+                        Level::Critical,
+                        &format!("event loop failed: {err}. Exiting..."),
+                    );
+                    self.remove_pidfile();
+                    return ExitCode::FAILURE;
+                }
+            }
+        };
+        self.services.clear();
+        if let Stop::EndSessions = stop {
+            self.end_sessions();
+        }
+        self.remove_pidfile();
+        self.logger.daemon(Level::Warning, "Exiting...");
+        ExitCode::SUCCESS
+    }
+
+    /// One poll and what it found.
+    fn turn(&mut self) -> io::Result<Option<Stop>> {
+        let now = Instant::now();
+        let mut fds = vec![PollFd::readable(self.signals.as_raw_fd())];
+        let mut polled = Vec::with_capacity(self.services.len());
+        let mut timeout: Option<Duration> = None;
+        for (index, active) in self.services.iter_mut().enumerate() {
+            if let Some(until) = active.resting_until {
+                if until > now {
+                    let left = until - now;
+                    timeout = Some(timeout.map_or(left, |t| t.min(left)));
+                    continue;
+                }
+                active.resting_until = None;
+            }
+            if active.plan.wait && self.sessions.listener_held(&active.plan.id) {
+                continue;
+            }
+            fds.push(PollFd::readable(active.listener.as_raw_fd()));
+            polled.push(index);
+        }
+        let timeout_ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32 + 1);
+        poll(&mut fds, timeout_ms)?;
+
+        if fds[0].is_ready() {
+            let pending = self.read_signals()?;
+            if pending.child {
+                self.reap();
+            }
+            if pending.dump {
+                self.dump_state();
+            }
+            if let Some(end_sessions) = pending.stop {
+                return Ok(Some(if end_sessions {
+                    Stop::EndSessions
+                } else {
+                    Stop::LeaveSessions
+                }));
+            }
+            if pending.reload {
+                reload::reload(self);
+                // The services changed under the indices polled; poll again.
+                return Ok(None);
+            }
+        }
+
+        for (fd, index) in fds[1..].iter().zip(polled) {
+            if fd.is_ready() {
+                self.serve(index);
+            }
+        }
+        Ok(None)
+    }
+
+    fn read_signals(&mut self) -> io::Result<Pending> {
+        let mut pending = Pending::default();
+        while let Some(signal) = self.signals.read()? {
+            match signal {
+                libc::SIGCHLD => pending.child = true,
+                libc::SIGHUP => pending.reload = true,
+                libc::SIGUSR1 => pending.dump = true,
+                libc::SIGTERM => pending.stop = Some(true),
+                libc::SIGINT if self.foreground => pending.stop = Some(true),
+                libc::SIGQUIT => pending.stop = pending.stop.or(Some(false)),
+                _ => {}
+            }
+        }
+        Ok(pending)
+    }
+
+    /// Handles a readable listener.
+    fn serve(&mut self, index: usize) {
+        if self.services[index].plan.wait {
+            self.serve_waiting(index);
+            return;
+        }
+        for _ in 0..ACCEPT_BATCH {
+            match self.services[index].listener.accept() {
+                Ok(Some((conn, peer))) => self.connection(index, conn, peer),
+                Ok(None) => break,
+                Err(err) => {
+                    // The connection died in the queue: nothing to do, try the next one.
+                    if matches!(
+                        err.raw_os_error(),
+                        Some(libc::ECONNABORTED | libc::EINTR | libc::EPROTO)
+                    ) {
+                        continue;
+                    }
+                    let active = &mut self.services[index];
+                    active.resting_until = Some(Instant::now() + ACCEPT_BACKOFF);
+                    let text = format!("service {}: accept failed: {err}", active.plan.id);
+                    self.launch_error(&text);
+                    break;
+                }
+            }
+        }
+    }
+
+    /// One accepted connection of a `wait = no` service.
+    fn connection(&mut self, index: usize, conn: Socket, peer: SocketAddr) {
+        let banners = &self.services[index].plan.banners;
+        if let Some(banner) = &banners.banner {
+            send_banner(&conn, banner);
+        }
+        if let Err(reason) = self.admit(index, Some(peer.ip())) {
+            self.refuse(index, reason, Some(peer.ip()));
+            if let Some(banner) = &self.services[index].plan.banners.fail {
+                send_banner(&conn, banner);
+            }
+            return;
+        }
+        if let Some(banner) = &self.services[index].plan.banners.success {
+            send_banner(&conn, banner);
+        }
+        self.launch(index, conn.as_raw_fd(), Some(peer), false);
+        // `conn` closes here: the challenge has its own copies on 0, 1 and 2.
+    }
+
+    /// A readable listener of a `wait = yes` service: its server gets the socket.
+    fn serve_waiting(&mut self, index: usize) {
+        let active = &self.services[index];
+        let peer = match active.listener.kind {
+            Kind::Datagram => active.listener.peek_sender().ok().flatten(),
+            Kind::Stream => None,
+        };
+        if let Err(reason) = self.admit(index, peer.map(|p| p.ip())) {
+            self.refuse(index, reason, peer.map(|p| p.ip()));
+            let listener = &self.services[index].listener;
+            match listener.kind {
+                Kind::Datagram => listener.discard_datagram(),
+                Kind::Stream => drop(listener.accept()),
+            }
+            return;
+        }
+        let fd = self.services[index].listener.as_raw_fd();
+        self.launch(index, fd, peer, true);
+    }
+
+    fn admit(&mut self, index: usize, peer: Option<IpAddr>) -> Result<(), FailReason> {
+        let active = &mut self.services[index];
+        let situation = Situation {
+            service: &active.plan.id,
+            peer,
+            sessions: &self.sessions,
+            process_limit: self.process_limit,
+            now: Instant::now(),
+            local_time: process::local_time(unix_now()),
+            load_average,
+        };
+        active.gate.admit(&situation)
+    }
+
+    /// Writes a FAIL line, unless the service has written too many lately.
+    fn refuse(&mut self, index: usize, reason: FailReason, peer: Option<IpAddr>) {
+        let active = &mut self.services[index];
+        let log = &active.plan.log;
+        let Some(body) = log_format::fail(&log.id, &log.on_failure, reason, peer) else {
+            return;
+        };
+        match active.fail_log.check(Instant::now()) {
+            Verdict::Write { suppressed } => {
+                if suppressed > 0 {
+                    let text = format!(
+                        "service {}: {suppressed} FAIL lines were not logged (rate limit)",
+                        log.id
+                    );
+                    self.logger.daemon(Level::Warning, &text);
+                }
+                self.logger.service(&log.sink, &body);
+            }
+            Verdict::Drop => {}
+        }
+    }
+
+    /// Starts the service's server on `stdio` and records the session.
+    fn launch(&mut self, index: usize, stdio: RawFd, peer: Option<SocketAddr>, holds: bool) {
+        let plan = &self.services[index].plan;
+        let launch = &plan.launch;
+        let envp = launch.env_for(peer);
+        let setup = ChildSetup {
+            program: &launch.program,
+            argv: &launch.argv,
+            envp: &envp,
+            stdio,
+            rlimits: &launch.rlimits,
+            umask: launch.umask,
+            priority: launch.priority,
+            credentials: launch.credentials.as_ref(),
+            filter: launch.filter.as_ref(),
+        };
+        let result = self.spawner.spawn(&setup);
+        let log = plan.log.clone();
+        let pid = match result {
+            Ok(pid) => pid,
+            Err(SpawnError::Clone { errno }) => {
+                let err = io::Error::from_raw_os_error(errno);
+                self.launch_error(&format!(
+                    "service {}: cannot create a process: {err}",
+                    log.id
+                ));
+                self.refuse(index, FailReason::Fork, peer.map(|p| p.ip()));
+                return;
+            }
+            Err(err @ SpawnError::Setup { pid, .. }) => {
+                self.launch_error(&format!("service {}: server not started: {err}", log.id));
+                pid
+            }
+        };
+        let from = peer.map(|p| p.ip());
+        if log_format::logs_success(&log.on_success) {
+            let body = log_format::start(&log.id, &log.on_success, pid, from);
+            self.logger.service(&log.sink, &body);
+        }
+        self.sessions.add(Session {
+            pid,
+            log,
+            from,
+            started: Instant::now(),
+            holds_listener: holds,
+        });
+    }
+
+    fn launch_error(&mut self, text: &str) {
+        match self.launch_errors.check(Instant::now()) {
+            Verdict::Write { suppressed } => {
+                if suppressed > 0 {
+                    let note = format!("{suppressed} error lines were not logged (rate limit)");
+                    self.logger.daemon(Level::Warning, &note);
+                }
+                self.logger.daemon(Level::Error, text);
+            }
+            Verdict::Drop => {}
+        }
+    }
+
+    /// Reaps every child that has ended and writes their EXIT lines.
+    pub fn reap(&mut self) {
+        loop {
+            let (pid, status) = match process::reap_one() {
+                Ok(Some(reaped)) => reaped,
+                Ok(None) => return,
+                Err(err) => {
+                    self.logger
+                        .daemon(Level::Error, &format!("waitpid failed: {err}"));
+                    return;
+                }
+            };
+            let Some(session) = self.sessions.remove(pid) else {
+                let text = format!("unknown child process {pid} died");
+                self.logger.daemon(Level::Notice, &text);
+                continue;
+            };
+            let log = &session.log;
+            if log_format::logs_success(&log.on_success) {
+                let duration = session.started.elapsed().as_secs();
+                let body = log_format::exit(&log.id, &log.on_success, status, pid, duration);
+                self.logger.service(&log.sink, &body);
+            }
+            if let ExitStatus::Signaled(libc::SIGSYS) = status {
+                let text = format!(
+                    "service {}: server {pid} was killed by its seccomp policy (signal 31)",
+                    log.id
+                );
+                self.logger.daemon(Level::Debug, &text);
+            }
+        }
+    }
+
+    /// Kills the process group of every session of `service` (all when `None`).
+    pub fn kill_sessions(&mut self, service: Option<&str>) {
+        let pids: Vec<(u32, String)> = self
+            .sessions
+            .iter()
+            .filter(|s| service.is_none_or(|id| s.log.id == id))
+            .map(|s| (s.pid, s.log.id.clone()))
+            .collect();
+        for (pid, id) in pids {
+            let text = format!("Sending signal 9 to {id} server {pid}");
+            self.logger.daemon(Level::Warning, &text);
+            // A server whose setup failed before setsid is no group leader.
+            if signals::kill_group(pid, libc::SIGKILL).is_err() {
+                let _ = signals::kill(pid, libc::SIGKILL);
+            }
+        }
+    }
+
+    /// SIGTERM: ends every session and waits (a bounded time) to log their exits.
+    fn end_sessions(&mut self) {
+        self.kill_sessions(None);
+        let deadline = Instant::now() + SHUTDOWN_GRACE;
+        self.reap();
+        while !self.sessions.is_empty() {
+            let now = Instant::now();
+            if now >= deadline {
+                let text = format!("{} servers did not end in time", self.sessions.total());
+                self.logger.daemon(Level::Error, &text);
+                return;
+            }
+            let mut fds = [PollFd::readable(self.signals.as_raw_fd())];
+            let left = (deadline - now).as_millis() as i32 + 1;
+            if poll(&mut fds, left).is_err() {
+                return;
+            }
+            while let Ok(Some(_)) = self.signals.read() {}
+            self.reap();
+        }
+    }
+
+    /// SIGUSR1: the services and sessions, to the daemon log.
+    fn dump_state(&mut self) {
+        let mut lines = vec![format!(
+            "state: {} services, {} running servers",
+            self.services.len(),
+            self.sessions.total()
+        )];
+        for active in &self.services {
+            let id = &active.plan.id;
+            lines.push(format!(
+                "service {id}: listening on {} running={}{}",
+                active.listener.local,
+                self.sessions.running(id),
+                if active.plan.launch.filter.is_some() {
+                    " policy=yes"
+                } else {
+                    " policy=no"
+                }
+            ));
+        }
+        for session in self.sessions.iter() {
+            let from = session
+                .from
+                .map_or_else(|| "-".to_owned(), |ip| ip.to_string());
+            lines.push(format!(
+                "server {} of {}: from={from} running={}(sec)",
+                session.pid,
+                session.log.id,
+                session.started.elapsed().as_secs()
+            ));
+        }
+        for line in lines {
+            self.logger.daemon(Level::Notice, &line);
+        }
+    }
+
+    fn remove_pidfile(&mut self) {
+        if let Some(path) = &self.pidfile {
+            let _ = std::fs::remove_file(path);
+        }
+    }
+}
+
+/// Writes a banner without ever blocking the daemon: what does not fit in the socket
+/// buffer right now is dropped (banners are a few lines; the buffer holds far more).
+fn send_banner(conn: &Socket, banner: &[u8]) {
+    let _ = conn.send_with_flags(banner, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
+}
+
+fn unix_now() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs() as i64)
+}

@@ -1,0 +1,260 @@
+//! The daemon serves challenges: input and output over the socket, the process a
+//! challenge runs in, its environment and arguments, and many clients at once.
+
+mod daemon_support;
+
+use std::io::{BufRead, BufReader, Write};
+use std::net::{Shutdown, TcpStream};
+use std::thread;
+
+use daemon_support::*;
+
+#[test]
+fn client_input_reaches_the_challenge_and_its_output_reaches_the_client() {
+    let dir = TempDir::new("io");
+    let port = free_port();
+    let chal = dir.script("chal.sh", "echo ready\nread name\necho \"hello $name\"");
+    let log = dir.join("svc.log");
+    let _daemon = Daemon::start(&dir, &service("echo", port, &chal, &log, ""), &[]);
+
+    let stream = connect(port);
+    let mut reader = BufReader::new(stream.try_clone().unwrap());
+    let mut line = String::new();
+    reader.read_line(&mut line).unwrap();
+    assert_eq!(line, "ready\n");
+    (&stream).write_all(b"world\n").unwrap();
+    line.clear();
+    reader.read_line(&mut line).unwrap();
+    assert_eq!(line, "hello world\n");
+
+    let text = wait_for_file(&log, "EXIT: echo status=0");
+    assert!(text.contains("START: echo pid="), "{text}");
+    assert!(text.contains(" from=127.0.0.1"), "{text}");
+    assert!(text.contains("duration="), "{text}");
+}
+
+#[test]
+fn half_closed_client_still_receives_the_answer() {
+    let dir = TempDir::new("halfclose");
+    let port = free_port();
+    // The challenge reads to end of input before answering.
+    let chal = dir.script("count.sh", "n=$(wc -c)\nsleep 0.2\necho \"bytes=$n\"");
+    let log = dir.join("svc.log");
+    let _daemon = Daemon::start(&dir, &service("count", port, &chal, &log, ""), &[]);
+
+    let answer = exchange(port, b"0123456789");
+    assert_eq!(answer.trim(), "bytes=10");
+}
+
+#[test]
+fn many_concurrent_clients_are_all_served() {
+    let dir = TempDir::new("many");
+    let port = free_port();
+    let chal = dir.script("slow.sh", "read x\nsleep 0.5\necho \"ok $x\"");
+    let log = dir.join("svc.log");
+    let _daemon = Daemon::start(&dir, &service("many", port, &chal, &log, ""), &[]);
+
+    const CLIENTS: usize = 100;
+    // All connect before any is answered, so all run at once.
+    let streams: Vec<TcpStream> = (0..CLIENTS).map(|_| connect(port)).collect();
+    let handles: Vec<_> = streams
+        .into_iter()
+        .enumerate()
+        .map(|(i, mut stream)| {
+            thread::spawn(move || {
+                stream.write_all(format!("{i}\n").as_bytes()).unwrap();
+                stream.shutdown(Shutdown::Write).unwrap();
+                read_all(&mut stream)
+            })
+        })
+        .collect();
+    for (i, handle) in handles.into_iter().enumerate() {
+        assert_eq!(handle.join().unwrap().trim(), format!("ok {i}"));
+    }
+    let text = wait_for_count(&log, "EXIT: many status=0", CLIENTS);
+    assert_eq!(text.matches("START: many").count(), CLIENTS);
+}
+
+#[test]
+fn challenge_runs_in_its_own_session_with_only_the_socket_open_and_default_signals() {
+    let dir = TempDir::new("process");
+    let port = free_port();
+    let probe = probe(&dir);
+    let log = dir.join("svc.log");
+    let extra = "    rlimit_cpu = 7\n    rlimit_files = 64\n    umask = 027\n    nice = 5";
+    let _daemon = Daemon::start(&dir, &service("state", port, &probe, &log, extra), &[]);
+
+    let out = exchange(port, b"");
+    assert!(
+        out.lines().any(|l| l == "fds=0 1 2 "),
+        "only the socket is open: {out}"
+    );
+    assert_eq!(
+        probe_value(&out, "sid"),
+        probe_value(&out, "pid"),
+        "own session: {out}"
+    );
+    assert_eq!(
+        probe_value(&out, "pgid"),
+        probe_value(&out, "pid"),
+        "own group: {out}"
+    );
+    assert_eq!(probe_value(&out, "cwd"), "/");
+    assert_eq!(
+        probe_value(&out, "SigIgn"),
+        "0000000000000000",
+        "nothing ignored"
+    );
+    assert_eq!(
+        probe_value(&out, "SigBlk"),
+        "0000000000000000",
+        "nothing blocked"
+    );
+    assert_eq!(probe_value(&out, "no_new_privs"), "1");
+    assert_eq!(probe_value(&out, "umask"), "0027");
+    assert_eq!(probe_value(&out, "nofile"), "64/64");
+    assert_eq!(probe_value(&out, "cpu"), "7/7");
+    assert_eq!(probe_value(&out, "nice"), "5");
+    assert_eq!(probe_value(&out, "Seccomp"), "0", "no policy, no filter");
+}
+
+#[test]
+fn environment_holds_path_env_and_remote_address_but_not_the_daemons_secrets() {
+    let dir = TempDir::new("env");
+    let port = free_port();
+    let chal = dir.script("env.sh", "env | sort");
+    let log = dir.join("svc.log");
+    let extra = "    env = GREETING=hi OTHER=x";
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kinetd"));
+    command
+        .env("FLAG", "CTF{must-not-leak}")
+        .env("PATH", "/usr/bin:/bin");
+    let config = service("env", port, &chal, &log, extra);
+    let _daemon = Daemon::start_with(&dir, &config, &[], &mut command);
+
+    let out = exchange(port, b"");
+    let vars: Vec<&str> = out.lines().filter(|l| !l.starts_with("PWD=")).collect();
+    let client_port = vars
+        .iter()
+        .find_map(|v| v.strip_prefix("REMOTE_PORT="))
+        .expect("REMOTE_PORT is set");
+    assert!(client_port.parse::<u16>().is_ok(), "{out}");
+    let expected_port = format!("REMOTE_PORT={client_port}");
+    assert_eq!(
+        vars,
+        [
+            "GREETING=hi",
+            "OTHER=x",
+            "PATH=/usr/bin:/bin",
+            "REMOTE_HOST=127.0.0.1",
+            expected_port.as_str(),
+        ],
+        "{out}"
+    );
+}
+
+#[test]
+fn passenv_passes_the_named_variables_only() {
+    let dir = TempDir::new("passenv");
+    let port = free_port();
+    let chal = dir.script("env.sh", "env | sort");
+    let log = dir.join("svc.log");
+    let extra = "    passenv = TERM_LIKE PATH\n    env = EXTRA=1";
+    let mut command = std::process::Command::new(env!("CARGO_BIN_EXE_kinetd"));
+    command
+        .env("FLAG", "CTF{secret}")
+        .env("TERM_LIKE", "vt100")
+        .env("PATH", "/usr/bin:/bin");
+    let config = service("passenv", port, &chal, &log, extra);
+    let _daemon = Daemon::start_with(&dir, &config, &[], &mut command);
+
+    let out = exchange(port, b"");
+    assert!(out.contains("TERM_LIKE=vt100\n"), "{out}");
+    assert!(out.contains("EXTRA=1\n"), "{out}");
+    assert!(out.contains("REMOTE_HOST=127.0.0.1\n"), "{out}");
+    assert!(!out.contains("FLAG"), "{out}");
+}
+
+#[test]
+fn argv_zero_is_the_program_name_or_the_first_argument_with_nameinargs() {
+    let dir = TempDir::new("argv");
+    let probe = probe(&dir);
+    let log = dir.join("svc.log");
+    let port_plain = free_port();
+    let port_names = free_port();
+    let config = format!(
+        "{}{}",
+        service(
+            "plain",
+            port_plain,
+            &probe,
+            &log,
+            "    server_args = one two"
+        ),
+        service(
+            "names",
+            port_names,
+            &probe,
+            &log,
+            "    flags = NAMEINARGS\n    server_args = custom-name three",
+        )
+    );
+    let _daemon = Daemon::start(&dir, &config, &[]);
+
+    let out = exchange(port_plain, b"");
+    assert_eq!(
+        probe_value(&out, "argv0"),
+        "probe",
+        "basename of server: {out}"
+    );
+    assert_eq!(probe_value(&out, "argv1"), "one");
+    assert_eq!(probe_value(&out, "argv2"), "two");
+    let out = exchange(port_names, b"");
+    assert_eq!(probe_value(&out, "argv0"), "custom-name", "{out}");
+    assert_eq!(probe_value(&out, "argv1"), "three");
+}
+
+#[test]
+fn challenge_runs_as_nobody_when_the_service_names_it() {
+    require_root("user = nobody");
+    let dir = TempDir::new("nobody");
+    let port = free_port();
+    let probe = probe(&dir);
+    let log = dir.join("svc.log");
+    let config = service_as("nobody", "who", port, &probe, &log, "");
+    let _daemon = Daemon::start(&dir, &config, &[]);
+
+    let out = exchange(port, b"");
+    let id = |flag: &str| {
+        let out = std::process::Command::new("id")
+            .args([flag, "nobody"])
+            .output()
+            .unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    assert_eq!(probe_value(&out, "uid"), id("-u"), "{out}");
+    assert_eq!(probe_value(&out, "gid"), id("-g"), "{out}");
+    let groups = out.lines().find_map(|l| l.strip_prefix("groups=")).unwrap();
+    // `groups = no` (the default) clears the supplementary groups, as xinetd does.
+    assert_eq!(groups.trim(), "", "none of root's groups are kept: {out}");
+}
+
+#[test]
+fn ipv6_clients_reach_a_dual_stack_service() {
+    let dir = TempDir::new("ipv6");
+    let port = free_port();
+    let chal = dir.script("where.sh", "echo \"$REMOTE_HOST\"");
+    let log = dir.join("svc.log");
+    // No bind: the default listener is IPv6 with IPv4 mapped in.
+    let config = service("dual", port, &chal, &log, "").replace("    bind = 127.0.0.1\n", "");
+    let _daemon = Daemon::start(&dir, &config, &[]);
+
+    let Ok(mut v6) = TcpStream::connect(("::1", port)) else {
+        panic!("this test needs IPv6 on the loopback interface (::1)");
+    };
+    v6.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_all(&mut v6).trim(), "::1");
+    assert_eq!(exchange(port, b"").trim(), "::ffff:127.0.0.1");
+    let text = wait_for_count(&log, "EXIT: dual", 2);
+    assert!(text.contains("from=::ffff:127.0.0.1"), "{text}");
+}

@@ -369,7 +369,9 @@ def lookup(defs, kind, name, arch, config):
     if any(not same_params(v[0], variants[0][0]) for v in variants):
         variants = [v for v in variants if all(condition_holds(c, config, arch) for c in v[1])]
     if any(not same_params(v[0], variants[0][0]) for v in variants):
-        shown = "; ".join(f"{rel}: " + ", ".join(f"{t} {n}" for t, n in p) for p, _, rel in variants)
+        shown = "; ".join(
+            f"{rel}: " + ", ".join(f"{t} {n}" for t, n in p) for p, _, rel in variants
+        )
         raise GenError(f"{name} has several definitions for {arch.name}: {shown}")
     return variants[0][0] if variants else None
 
@@ -410,13 +412,36 @@ def i386_name(table_name, entry):
     return name
 
 
+def check_emulation(nr, entry, compat, defs, config):
+    """Checks that the x86-64 kernel's ia32 emulation entry point (which a 32-bit
+    process on an x86-64 host runs) takes as many registers as the i386 one."""
+    if compat is None or compat == "sys_ni_syscall":
+        return
+    if compat.startswith("compat_sys_"):
+        kinds, bare = ("compat", "ia32"), compat.removeprefix("compat_sys_")
+    else:
+        kinds, bare = ("native",), compat.removeprefix("sys_")
+    emulated = None
+    for kind in kinds:
+        if emulated is None:
+            emulated = lookup(defs, kind, bare, I386, config)
+    native = lookup(defs, "ia32", entry.removeprefix("sys_"), I386, config)
+    if native is None:
+        native = lookup(defs, "native", entry.removeprefix("sys_"), I386, config)
+    if emulated is not None and native is not None and slots(emulated, I386) != slots(native, I386):
+        raise GenError(f"i386 {nr}: {entry} and {compat} take different registers")
+
+
 def i386_entries(rows, defs, removed, config):
-    """i386: entry-point names as i386_name() gives them; the prototype of the entry
-    point, except for the ia32_ wrappers, which split each 64-bit argument into two
-    u32 halves: they are described by the generic prototype they wrap, whose 64-bit
-    parameters take the same two registers (low word first)."""
+    """i386: entry-point names as i386_name() gives them, with the entry point's
+    prototype. An entry point that is a 32-bit variant of a generic syscall (the
+    y2038 `*32` ones, the `ia32_` wrappers, SYSCALL32_DEFINE ones) is described by the
+    generic prototype when that takes the same registers: the kernel's variants
+    only retype time structures or spell a 64-bit value as two u32 halves, and the
+    generic prototype gives that value as one 8-byte parameter, which on i386 takes
+    the same two consecutive registers (low word first)."""
     candidates = []
-    for nr, table_name, entry, _compat in rows:
+    for nr, table_name, entry, compat in rows:
         if entry is None or entry == "sys_ni_syscall":
             if nr in removed:
                 name, params = removed[nr]
@@ -424,19 +449,23 @@ def i386_entries(rows, defs, removed, config):
             continue
         bare = entry.removeprefix("sys_")
         name = i386_name(table_name, entry)
+        check_emulation(nr, entry, compat, defs, config)
         params = lookup(defs, "ia32", bare, I386, config)
-        params = params or lookup(defs, "native", bare, I386, config)
+        variant = params is not None or bare != name
+        if params is None:
+            params = lookup(defs, "native", bare, I386, config)
         if params is None:
             # Listed in the table, but the syscall's code is gone from the kernel.
             if nr in removed:
                 name, params = removed[nr]
                 candidates.append((name, table_name, nr, params))
             continue
-        if bare.startswith("ia32_"):
-            generic = lookup(defs, "native", bare.removeprefix("ia32_"), I386, config)
-            if generic is None or slots(generic, I386) != slots(params, I386):
-                raise GenError(f"i386 {nr}: {entry} does not wrap a generic prototype")
-            params = generic
+        if variant:
+            generic = lookup(defs, "native", name, I386, config)
+            if generic is not None and slots(generic, I386) == slots(params, I386):
+                params = generic
+            elif bare.startswith("ia32_"):
+                raise GenError(f"i386 {nr}: {entry} does not match the generic {name}")
         candidates.append((name, table_name, nr, params))
 
     # A y2038 syscall (clock_gettime64, ...) enters through the generic entry point,

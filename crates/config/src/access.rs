@@ -5,7 +5,7 @@
 //! and network names, so that deciding on a connection never waits for a name service.
 
 use std::fmt;
-use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 use crate::files::Files;
 
@@ -138,7 +138,7 @@ fn networks_of(text: &str, files: &dyn Files) -> Result<Vec<Network>, String> {
     if let Some(network) = network_name(text, files) {
         return Ok(vec![network]);
     }
-    host(text)
+    host(text, files)
 }
 
 fn cidr(text: &str, address: &str, prefix: &str) -> Result<Network, String> {
@@ -227,13 +227,13 @@ fn network_name(name: &str, files: &dyn Files) -> Option<Network> {
 }
 
 /// A host name, looked up once now; each of its addresses matches exactly.
-fn host(name: &str) -> Result<Vec<Network>, String> {
-    let addresses = (name, 0)
-        .to_socket_addrs()
+fn host(name: &str, files: &dyn Files) -> Result<Vec<Network>, String> {
+    let addresses = files
+        .resolve_host(name)
         .map_err(|e| format!("host name '{name}' could not be resolved: {e}"))?;
     let mut networks: Vec<Network> = Vec::new();
     for address in addresses {
-        let ip = canonical(address.ip());
+        let ip = canonical(address);
         let prefix = if ip.is_ipv4() { 32 } else { 128 };
         let network = Network {
             address: ip,

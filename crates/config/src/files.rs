@@ -1,11 +1,13 @@
-//! The loader's only window on the file system.
+//! The loader's only window on the machine: files and host names.
 //!
 //! Reading goes through [`Files`] so that tests can load a configuration, its includes,
-//! policies, `/etc/services` and the servers it names from memory with [`MemFiles`],
-//! while the daemon uses [`OsFiles`].
+//! policies, `/etc/services`, the servers it names and the host names it uses from
+//! memory with [`MemFiles`] (no test ever asks a real name server), while the daemon uses
+//! [`OsFiles`].
 
 use std::collections::BTreeMap;
 use std::io;
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, ToSocketAddrs};
 use std::path::{Path, PathBuf};
 
 /// An entry of a directory listing.
@@ -25,6 +27,14 @@ pub trait Files {
     fn is_executable(&self, path: &Path) -> bool;
     /// True if the path exists.
     fn exists(&self, path: &Path) -> bool;
+    /// Up to `len` bytes from the start of a file (enough for a header).
+    fn read_head(&self, path: &Path, len: usize) -> io::Result<Vec<u8>> {
+        let mut bytes = self.read(path)?;
+        bytes.truncate(len);
+        Ok(bytes)
+    }
+    /// The addresses of a host name, as the system's resolver gives them.
+    fn resolve_host(&self, name: &str) -> io::Result<Vec<IpAddr>>;
 }
 
 /// The real file system.
@@ -56,18 +66,53 @@ impl Files for OsFiles {
     fn exists(&self, path: &Path) -> bool {
         path.exists()
     }
+
+    fn read_head(&self, path: &Path, len: usize) -> io::Result<Vec<u8>> {
+        use std::io::Read;
+        let mut head = Vec::with_capacity(len);
+        let file = std::fs::File::open(path)?;
+        file.take(len as u64).read_to_end(&mut head)?;
+        Ok(head)
+    }
+
+    fn resolve_host(&self, name: &str) -> io::Result<Vec<IpAddr>> {
+        Ok((name, 0).to_socket_addrs()?.map(|a| a.ip()).collect())
+    }
 }
 
 /// Files held in memory, for tests and fuzzing. Directories exist implicitly wherever a
 /// file is stored below them.
-#[derive(Debug, Default, Clone)]
+/// Host names resolve only from the table given with [`MemFiles::add_host`], which
+/// starts with `localhost`.
+#[derive(Debug, Clone)]
 pub struct MemFiles {
     files: BTreeMap<PathBuf, (Vec<u8>, bool)>,
+    hosts: BTreeMap<String, Vec<IpAddr>>,
+}
+
+impl Default for MemFiles {
+    fn default() -> Self {
+        let localhost = vec![
+            IpAddr::V4(Ipv4Addr::LOCALHOST),
+            IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ];
+        let hosts = BTreeMap::from([("localhost".to_owned(), localhost)]);
+        MemFiles {
+            files: BTreeMap::new(),
+            hosts,
+        }
+    }
 }
 
 impl MemFiles {
     pub fn new() -> Self {
         MemFiles::default()
+    }
+
+    /// Makes `name` resolve to `addresses`.
+    pub fn add_host(&mut self, name: &str, addresses: &[IpAddr]) -> &mut Self {
+        self.hosts.insert(name.to_owned(), addresses.to_vec());
+        self
     }
 
     /// Stores a regular, non-executable file.
@@ -126,5 +171,12 @@ impl Files for MemFiles {
 
     fn exists(&self, path: &Path) -> bool {
         self.files.contains_key(path) || self.is_dir(path)
+    }
+
+    fn resolve_host(&self, name: &str) -> io::Result<Vec<IpAddr>> {
+        match self.hosts.get(name) {
+            Some(addresses) => Ok(addresses.clone()),
+            None => Err(io::Error::new(io::ErrorKind::NotFound, "unknown host")),
+        }
     }
 }

@@ -1,17 +1,25 @@
 //! `kafel_rule` and `kafel_arch`: compiling a service's policy when the configuration
-//! loads, so that a policy that does not compile keeps its service from starting.
+//! loads, so that a policy that does not compile keeps its service from starting, and
+//! the daemon only ever holds finished filters.
 
-use std::path::Path;
+use std::ffi::OsString;
+use std::io;
+use std::path::{Path, PathBuf};
 
 use kafel::arch::Arch;
+use kafel::{LoadError, Loader, SourceFile};
 
-use crate::diag::Sink;
+use crate::diag::{Location, Sink};
 use crate::files::Files;
 use crate::model::{Policy, Service};
 use crate::service::Draft;
 
 /// xinetd-kafel compiles for x86-64 only.
 const DEFAULT_ARCHES: [Arch; 1] = [Arch::X86_64];
+
+/// ELF `e_machine` values.
+const EM_386: u16 = 3;
+const EM_X86_64: u16 = 62;
 
 /// Compiles the service's policy, if it names one. Returns false if it cannot be used.
 pub(crate) fn attach(
@@ -27,7 +35,7 @@ pub(crate) fn attach(
     let Some(path) = &draft.kafel_rule else {
         if draft.kafel_arch.is_some() {
             sink.warning(
-                &service.location,
+                draft.at("kafel_arch", service),
                 format!(
                     "service {}: kafel_arch without kafel_rule has no effect",
                     service.name
@@ -36,35 +44,174 @@ pub(crate) fn attach(
         }
         return true;
     };
-    let policy = Policy {
+    let at = draft.at("kafel_rule", service).clone();
+
+    let text = match files.read(path) {
+        Ok(bytes) => String::from_utf8_lossy(&bytes).into_owned(),
+        Err(e) => {
+            sink.error(
+                &at,
+                format!("kafel_rule: cannot read '{}': {e}", path.display()),
+            );
+            return false;
+        }
+    };
+    // The policy's own directory is where its `#include`s are looked for.
+    let directory = path.parent().unwrap_or(Path::new("/")).to_path_buf();
+    let loader = FilesLoader {
+        files,
+        search_paths: vec![directory],
+    };
+    let main = SourceFile::new(path.display().to_string(), text);
+
+    let program = match kafel::compile(&main, &arches, &loader) {
+        Ok(program) => program,
+        Err(diagnostics) => {
+            sink.error(
+                &at,
+                format!(
+                    "kafel_rule: '{}' does not compile ({} error(s) follow)",
+                    path.display(),
+                    diagnostics.len()
+                ),
+            );
+            for d in &diagnostics {
+                let location = Location {
+                    path: PathBuf::from(&d.file),
+                    line: d.line,
+                };
+                let mut message = if d.col > 0 {
+                    format!("column {}: {}", d.col, d.message)
+                } else {
+                    d.message.clone()
+                };
+                for (file, line) in &d.included_from {
+                    message.push_str(&format!(" (included from {file}:{line})"));
+                }
+                sink.error(&location, message);
+            }
+            return false;
+        }
+    };
+
+    check_server_arch(service, draft, &arches, files, sink);
+    service.policy = Some(Policy {
         path: path.clone(),
         arches,
-        program: None,
-    };
-    let ok = compile(service, &policy, path, files, sink);
-    service.policy = Some(policy);
-    ok
+        program: Some(program),
+    });
+    true
 }
 
-fn compile(
+/// Warns when the server is an ELF binary for an architecture the filter does not
+/// cover: its syscalls would all be refused.
+fn check_server_arch(
     service: &Service,
-    _policy: &Policy,
-    path: &Path,
+    draft: &Draft,
+    arches: &[Arch],
     files: &dyn Files,
     sink: &mut Sink,
-) -> bool {
-    if let Err(e) = files.read(path) {
-        sink.error(
-            &service.location,
-            format!("kafel_rule: cannot read '{}': {e}", path.display()),
+) {
+    let Some(server) = &service.server else {
+        return;
+    };
+    let Ok(head) = files.read_head(server, 20) else {
+        return;
+    };
+    let Some(arch) = elf_arch(&head) else { return };
+    if !arches.contains(&arch) {
+        let compiled: Vec<&str> = arches.iter().map(|a| a.name()).collect();
+        sink.warning(
+            draft.at("kafel_arch", service),
+            format!(
+                "service {}: server '{}' is an {} program but the policy is compiled for {} \
+                 only; add kafel_arch = {} {}",
+                service.name,
+                server.display(),
+                arch.name(),
+                compiled.join(" "),
+                compiled.join(" "),
+                arch.name()
+            ),
         );
-        return false;
     }
-    // TODO: compile with kafel::compile once the front end is merged; until then a
-    // service with a policy must not start without its filter.
-    sink.error(
-        &service.location,
-        "kafel_rule: this build cannot compile policies yet",
-    );
-    false
+}
+
+/// The architecture of an ELF header, if it is one kinetd knows.
+pub(crate) fn elf_arch(head: &[u8]) -> Option<Arch> {
+    if head.len() < 20 || &head[..4] != b"\x7fELF" {
+        return None;
+    }
+    // e_machine is at offset 18 in both ELF classes, in the file's byte order.
+    let bytes = [head[18], head[19]];
+    let machine = match head[5] {
+        2 => u16::from_be_bytes(bytes),
+        _ => u16::from_le_bytes(bytes),
+    };
+    match machine {
+        EM_X86_64 => Some(Arch::X86_64),
+        EM_386 => Some(Arch::I386),
+        _ => None,
+    }
+}
+
+/// Kafel's include rule (`DIR/name` for each directory in turn) over [`Files`], so that
+/// tests can compile policies held in memory.
+struct FilesLoader<'a> {
+    files: &'a dyn Files,
+    search_paths: Vec<PathBuf>,
+}
+
+impl Loader for FilesLoader<'_> {
+    fn load(&self, name: &str) -> Result<SourceFile, LoadError> {
+        for dir in &self.search_paths {
+            // Plain concatenation as Kafel does: an absolute name stays under the directory.
+            let mut joined = OsString::from(dir.as_os_str());
+            joined.push("/");
+            joined.push(name);
+            let path = PathBuf::from(joined);
+            match self.files.read(&path) {
+                Ok(bytes) => {
+                    let text = String::from_utf8_lossy(&bytes).into_owned();
+                    return Ok(SourceFile::new(path.display().to_string(), text));
+                }
+                Err(e) if e.kind() == io::ErrorKind::NotFound => continue,
+                Err(e) => {
+                    return Err(LoadError::Unreadable {
+                        path,
+                        reason: e.to_string(),
+                    });
+                }
+            }
+        }
+        Err(LoadError::NotFound {
+            searched: self.search_paths.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(class: u8, data: u8, machine: u16) -> Vec<u8> {
+        let mut head = b"\x7fELF".to_vec();
+        head.extend([class, data, 1, 0]);
+        head.resize(18, 0);
+        head.extend(machine.to_le_bytes());
+        head
+    }
+
+    #[test]
+    fn elf_headers_name_their_architecture() {
+        assert_eq!(elf_arch(&header(2, 1, 62)), Some(Arch::X86_64));
+        assert_eq!(elf_arch(&header(1, 1, 3)), Some(Arch::I386));
+        assert_eq!(
+            elf_arch(&header(2, 1, 183)),
+            None,
+            "aarch64 is not a kafel arch"
+        );
+        assert_eq!(elf_arch(b"#!/bin/sh\necho hi\n"), None);
+        assert_eq!(elf_arch(b"\x7fELF"), None);
+    }
 }

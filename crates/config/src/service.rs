@@ -2,7 +2,7 @@
 //! attributes xinetd requires, and the checks between attributes.
 
 use std::collections::{BTreeMap, BTreeSet};
-use std::net::{IpAddr, SocketAddr, ToSocketAddrs};
+use std::net::{IpAddr, SocketAddr};
 use std::path::{Path, PathBuf};
 
 use kafel::arch::Arch;
@@ -32,6 +32,16 @@ pub(crate) struct Draft {
     redirect: Option<(String, String)>,
     pub(crate) kafel_rule: Option<PathBuf>,
     pub(crate) kafel_arch: Option<Vec<Arch>>,
+    /// Where each attribute was set, so that errors between attributes point at a line
+    /// that is part of the problem.
+    locations: BTreeMap<&'static str, Location>,
+}
+
+impl Draft {
+    /// The line that set `attribute`, or else the service's own line.
+    pub(crate) fn at<'a>(&'a self, attribute: &str, service: &'a Service) -> &'a Location {
+        self.locations.get(attribute).unwrap_or(&service.location)
+    }
 }
 
 impl Service {
@@ -103,6 +113,7 @@ pub(crate) fn apply_all(
         match apply(service, draft, key, setting, files, sink) {
             Ok(()) => {
                 service.origins.insert(key, setting.origin);
+                draft.locations.insert(key, setting.location.clone());
             }
             Err(message) => {
                 sink.error(&setting.location, format!("{key}: {message}"));
@@ -201,11 +212,16 @@ fn apply(
         }
         "max_load" => service.max_load = Some(values::load_average(value)?),
         "nice" => {
+            // Observed: xinetd accepts any number; the kernel clamps it to -20..19.
             let nice = values::signed(value)?;
-            if !(-20..=19).contains(&nice) {
-                return Err(format!("{nice} is outside -20..19"));
+            let clamped = nice.clamp(-20, 19);
+            if clamped != nice {
+                sink.warning(
+                    &setting.location,
+                    format!("nice {nice} is applied as {clamped}"),
+                );
             }
-            service.nice = Some(nice);
+            service.nice = Some(clamped);
         }
         "umask" => service.umask = Some(values::umask(value)?),
         "rlimit_as" => service.rlimits.address_space = Some(values::rlimit_size(value)?),
@@ -349,6 +365,13 @@ pub(crate) fn finish(
     sink: &mut Sink,
 ) -> bool {
     let at = service.location.clone();
+    let line = |attribute: &str| {
+        draft
+            .locations
+            .get(attribute)
+            .cloned()
+            .unwrap_or_else(|| at.clone())
+    };
     let name = service.name.clone();
     let mut ok = true;
     let missing = |attribute: &str, sink: &mut Sink| {
@@ -367,7 +390,7 @@ pub(crate) fn finish(
         (ServiceType::Rpc, "kinetd does not serve RPC"),
     ] {
         if service.has_type(ty) {
-            sink.error(&at, format!("service {}: {why}", service.name));
+            sink.error(&line("type"), format!("service {}: {why}", service.name));
             ok = false;
         }
     }
@@ -378,10 +401,11 @@ pub(crate) fn finish(
     ] {
         if service.has_type(ty) {
             sink.note(
-                &at,
+                &line("type"),
                 format!(
-                    "service {}: type {ty:?} has no meaning in kinetd; ignored",
-                    service.name
+                    "service {}: type {} has no meaning in kinetd; ignored",
+                    service.name,
+                    ty.name()
                 ),
             );
         }
@@ -389,16 +413,18 @@ pub(crate) fn finish(
     for flag in [Flag::Intercept, Flag::IdOnly, Flag::Sensor, Flag::Labeled] {
         if service.has_flag(flag) {
             sink.note(
-                &at,
+                &line("flags"),
                 format!(
-                    "service {}: flag {flag:?} has no effect in kinetd",
-                    service.name
+                    "service {}: flag {} has no effect in kinetd",
+                    service.name,
+                    flag.name()
                 ),
             );
         }
     }
 
-    // socket_type and protocol: each can be derived from the other.
+    // socket_type and protocol: each can be derived from the other (observed: xinetd
+    // runs a service with `protocol = tcp` and no socket_type).
     service.socket_type = match (draft.socket_type, draft.protocol) {
         (Some(t), _) => t,
         (None, Some(Protocol::Tcp)) => SocketType::Stream,
@@ -413,9 +439,6 @@ pub(crate) fn finish(
         (None, SocketType::Dgram) => Protocol::Udp,
         (None, _) => Protocol::Tcp,
     };
-    if draft.socket_type.is_none() && draft.protocol.is_some() {
-        ok &= missing("socket_type", sink);
-    }
 
     match draft.wait {
         Some(wait) => service.wait = wait,
@@ -432,12 +455,12 @@ pub(crate) fn finish(
                     Some(name) => match users::supplementary(name, gid) {
                         Ok(gids) => supplementary_gids = gids,
                         Err(message) => {
-                            sink.error(&at, format!("groups: {message}"));
+                            sink.error(&line("groups"), format!("groups: {message}"));
                             ok = false;
                         }
                     },
                     None => sink.warning(
-                        &at,
+                        &line("groups"),
                         "groups = yes with a numeric user: there is no user name to look \
                          the groups up by, so none are set",
                     ),
@@ -457,20 +480,24 @@ pub(crate) fn finish(
         ok &= missing("server", sink);
     }
 
-    ok &= port(service, draft, files, &at, sink);
-    ok &= bind(service, draft, &at, sink);
-    ok &= redirect_target(service, draft, &at, sink);
+    ok &= port(service, draft, files, &at, &line("port"), sink);
+    ok &= bind(service, draft, files, &line("flags"), &line("bind"), sink);
+    ok &= redirect_target(service, draft, files, &line("redirect"), sink);
 
     if service.socket_type == SocketType::Dgram && !service.wait {
-        sink.error(
-            &at,
-            format!("service {}: dgram services need wait = yes", service.name),
+        // Observed: xinetd accepts it, though its manual says dgram needs wait = yes.
+        sink.warning(
+            &line("wait"),
+            format!(
+                "service {}: dgram with wait = no starts a server for every datagram, all \
+                 sharing one socket; wait = yes is what is usually meant",
+                service.name
+            ),
         );
-        ok = false;
     }
     if redirect && (service.socket_type != SocketType::Stream || service.wait) {
         sink.error(
-            &at,
+            &line("redirect"),
             format!(
                 "service {}: redirect needs stream and wait = no",
                 service.name
@@ -480,14 +507,14 @@ pub(crate) fn finish(
     }
     if service.has_flag(Flag::NameInArgs) && service.server_args.is_empty() {
         sink.error(
-            &at,
+            &line("flags"),
             format!("service {}: NAMEINARGS needs server_args", service.name),
         );
         ok = false;
     }
     if service.log_on_success.contains(&LogField::Traffic) && !redirect {
         sink.error(
-            &at,
+            &line("log_on_success"),
             format!(
                 "service {}: TRAFFIC is only valid with redirect",
                 service.name
@@ -501,7 +528,7 @@ pub(crate) fn finish(
         .is_some_and(AddressList::is_empty)
     {
         sink.warning(
-            &at,
+            &line("only_from"),
             format!(
                 "service {}: only_from is empty, so nobody may connect",
                 service.name
@@ -536,6 +563,7 @@ fn port(
     draft: &Draft,
     files: &dyn Files,
     at: &Location,
+    port_at: &Location,
     sink: &mut Sink,
 ) -> bool {
     let protocol = match service.protocol {
@@ -560,7 +588,7 @@ fn port(
     match (listed, draft.port) {
         (Some(listed), Some(port)) if listed != port => {
             sink.error(
-                at,
+                port_at,
                 format!(
                     "service {}: port {port} differs from /etc/services ({}/{protocol} is \
                      {listed}); add type = UNLISTED to use another port",
@@ -612,10 +640,17 @@ fn services_port(files: &dyn Files, name: &str, protocol: &str) -> Option<u16> {
 
 /// `bind`: an address, or a host name resolved now; with several addresses the IPv4 and
 /// IPv6 flags choose the family.
-fn bind(service: &mut Service, draft: &Draft, at: &Location, sink: &mut Sink) -> bool {
+fn bind(
+    service: &mut Service,
+    draft: &Draft,
+    files: &dyn Files,
+    flags_at: &Location,
+    at: &Location,
+    sink: &mut Sink,
+) -> bool {
     if service.has_flag(Flag::IPv4) && service.has_flag(Flag::IPv6) {
         sink.error(
-            at,
+            flags_at,
             format!(
                 "service {}: flags IPv4 and IPv6 exclude each other",
                 service.name
@@ -626,8 +661,8 @@ fn bind(service: &mut Service, draft: &Draft, at: &Location, sink: &mut Sink) ->
     let Some(text) = &draft.bind else { return true };
     let addresses: Vec<IpAddr> = match text.parse::<IpAddr>() {
         Ok(ip) => vec![ip],
-        Err(_) => match (text.as_str(), 0).to_socket_addrs() {
-            Ok(found) => found.map(|a| a.ip()).collect(),
+        Err(_) => match files.resolve_host(text) {
+            Ok(found) => found,
             Err(e) => {
                 sink.error(at, format!("bind: cannot resolve '{text}': {e}"));
                 return false;
@@ -658,7 +693,13 @@ fn bind(service: &mut Service, draft: &Draft, at: &Location, sink: &mut Sink) ->
     }
 }
 
-fn redirect_target(service: &mut Service, draft: &Draft, at: &Location, sink: &mut Sink) -> bool {
+fn redirect_target(
+    service: &mut Service,
+    draft: &Draft,
+    files: &dyn Files,
+    at: &Location,
+    sink: &mut Sink,
+) -> bool {
     let Some((host, port)) = &draft.redirect else {
         return true;
     };
@@ -666,12 +707,13 @@ fn redirect_target(service: &mut Service, draft: &Draft, at: &Location, sink: &m
         sink.error(at, format!("redirect: '{port}' is not a port number"));
         return false;
     };
-    match (host.as_str(), port)
-        .to_socket_addrs()
-        .map(|mut a| a.next())
-    {
-        Ok(Some(address)) => {
-            service.redirect = Some(SocketAddr::new(address.ip(), port));
+    let found = match host.parse::<IpAddr>() {
+        Ok(ip) => Ok(vec![ip]),
+        Err(_) => files.resolve_host(host),
+    };
+    match found.map(|addresses| addresses.first().copied()) {
+        Ok(Some(ip)) => {
+            service.redirect = Some(SocketAddr::new(ip, port));
             true
         }
         Ok(None) => {

@@ -182,3 +182,117 @@ fn lookup_is_case_sensitive() {
     assert!(Arch::X86_64.syscall("READ").is_none());
     assert!(Arch::X86_64.syscall("read").is_some());
 }
+
+#[test]
+fn i386_numbers_come_from_the_32_bit_table() {
+    let expected = [
+        ("restart_syscall", 0),
+        ("exit", 1),
+        ("read", 3),
+        ("write", 4),
+        ("close", 6),
+        ("waitpid", 7),
+        ("socketcall", 102),
+        ("sigreturn", 119),
+        ("clone", 120),
+        ("rt_sigreturn", 173),
+        ("pread64", 180),
+        ("exit_group", 252),
+        ("clock_gettime", 265),
+        ("fallocate", 324),
+        ("socket", 359),
+        ("arch_prctl", 384),
+        ("rseq", 386),
+        ("clock_gettime64", 403),
+        ("futex_time64", 422),
+        ("clone3", 435),
+        ("file_setattr", 469),
+    ];
+    for (name, nr) in expected {
+        assert_eq!(syscall(Arch::I386, name).nr, nr, "i386 {name}");
+    }
+}
+
+#[test]
+fn i386_follows_kafels_entry_point_names() {
+    let expected = [
+        ("stat", 18),
+        ("oldumount", 22),
+        ("fstat", 28),
+        ("umount", 52),
+        ("olduname", 59),
+        ("old_mmap", 90),
+        ("newstat", 106),
+        ("newfstat", 108),
+        ("uname", 109),
+        ("newuname", 122),
+        ("llseek", 140),
+        ("select", 142),
+        ("getrlimit", 191),
+        ("mmap_pgoff", 192),
+        ("fstat64", 197),
+        ("lchown16", 16),
+        ("lchown", 198),
+        ("getuid", 199),
+        ("fstatat64", 300),
+    ];
+    for (name, nr) in expected {
+        assert_eq!(syscall(Arch::I386, name).nr, nr, "i386 {name}");
+    }
+    for x86_64_only in ["mmap", "newfstatat", "epoll_wait_old", "tuxcall", "_llseek"] {
+        assert!(
+            Arch::I386.syscall(x86_64_only).is_none(),
+            "i386 {x86_64_only}"
+        );
+    }
+}
+
+#[test]
+fn i386_registers_are_4_bytes_except_16_bit_ids_and_modes() {
+    assert_eq!(
+        params(Arch::I386, "read"),
+        [("fd", 4), ("buf", 4), ("count", 4)]
+    );
+    assert_eq!(param(Arch::I386, "writev", "fd").size, 4);
+    assert_eq!(param(Arch::I386, "openat", "mode").size, 2);
+    assert_eq!(params(Arch::I386, "setuid16"), [("uid", 2)]);
+    assert_eq!(params(Arch::I386, "setuid"), [("uid", 4)]);
+    assert_eq!(
+        params(Arch::I386, "clone"),
+        [
+            ("clone_flags", 4),
+            ("newsp", 4),
+            ("parent_tidptr", 4),
+            ("tls", 4),
+            ("child_tidptr", 4)
+        ]
+    );
+    assert_eq!(params(Arch::I386, "statx").last(), Some(&("buffer", 4)));
+}
+
+#[test]
+fn i386_64_bit_values_are_one_8_byte_parameter_over_two_registers() {
+    assert_eq!(
+        params(Arch::I386, "pread64"),
+        [("fd", 4), ("buf", 4), ("count", 4), ("pos", 8)]
+    );
+    assert_eq!(
+        params(Arch::I386, "fallocate"),
+        [("fd", 4), ("mode", 4), ("offset", 8), ("len", 8)]
+    );
+    assert_eq!(param(Arch::I386, "fanotify_mark", "mask").size, 8);
+    // llseek passes its offset as two named 32-bit halves, as the kernel declares it.
+    assert_eq!(param(Arch::I386, "llseek", "offset_high").size, 4);
+}
+
+#[test]
+fn i386_time64_calls_keep_their_own_names_beside_the_32_bit_time_ones() {
+    assert_eq!(syscall(Arch::I386, "futex").nr, 240);
+    assert_eq!(syscall(Arch::I386, "futex_time64").nr, 422);
+    assert_eq!(syscall(Arch::I386, "utimensat").nr, 320);
+    assert_eq!(syscall(Arch::I386, "utimensat_time64").nr, 412);
+    assert_eq!(
+        params(Arch::I386, "utimensat"),
+        params(Arch::I386, "utimensat_time64")
+    );
+}

@@ -23,6 +23,10 @@ pub struct Syscall {
 }
 
 /// A syscall parameter: the name a policy uses for it and its size in bytes (2, 4 or 8).
+///
+/// On i386 an 8-byte parameter takes two consecutive argument registers, low word first
+/// (`pread64`'s `pos` is `args[3]` and `args[4]`); google/kafel reads it as one slot at
+/// the parameter's position instead. See tools/syscall-tables/README.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Param {
     pub name: &'static str,

@@ -133,7 +133,9 @@ impl Parser {
                 ),
             );
             entry.malformed = true;
-            self.items.push(Item::Entry(entry));
+            // Read what follows as the body it was meant to be, so that its lines are
+            // not each reported as a stray top-level line.
+            self.open = Some(entry);
         }
 
         if self.open.is_some() {
@@ -152,17 +154,23 @@ impl Parser {
         let keyword = words[0].as_str();
         let kind = match keyword {
             "service" => {
-                if words.len() != 2 {
+                if words.len() < 2 {
                     sink.error(&location, "expected 'service NAME'");
-                    if words.len() < 2 {
-                        return self.skip_block(location, brace_attached);
-                    }
+                    return self.skip_block(location, brace_attached);
+                }
+                if words.len() > 2 {
+                    // Observed: xinetd ignores them silently.
+                    let extra = words[2..].join(" ");
+                    sink.warning(
+                        &location,
+                        format!("words after the service name ignored: '{extra}'"),
+                    );
                 }
                 EntryKind::Service(words[1].clone())
             }
             "defaults" => {
                 if words.len() != 1 {
-                    sink.error(&location, "'defaults' takes no name");
+                    sink.warning(&location, "words after 'defaults' ignored");
                 }
                 EntryKind::Defaults
             }
@@ -385,8 +393,8 @@ fn attribute_line(line: &str, location: &Location, sink: &mut Sink) -> Option<At
         sink.note(
             location,
             format!(
-                "trailing comment '{comment}' ignored (xinetd has no trailing comments: it \
-                 reads these words as values and so ignores the whole line)"
+                "trailing comment '{comment}' stripped and the value applied (xinetd has \
+                 no trailing comments: it reads the words as values and drops the line)"
             ),
         );
     }

@@ -597,6 +597,8 @@ fn internal_and_rpc_services_are_rejected() {
 
 #[test]
 fn id_names_the_service_in_lists_and_must_be_unique() {
+    // Observed: xinetd 2.3.15 runs two services with the same id; kinetd, which
+    // identifies services by id in logs and across reloads, rejects the second.
     let config = load_service("id = pwn1");
     assert_eq!(only(&config).id, "pwn1");
     assert_eq!(only(&config).name, "chal");

@@ -46,7 +46,7 @@ fn the_ctf_xinetd_template_loads_with_every_limit_applied() {
     assert!(service.is_enabled());
 
     // xinetd would drop both limits (observed: "attribute per_source expects 1 values
-    // and 13 values were specified"); kinetd applies them.
+    // and 12 values were specified"); kinetd applies them.
     assert_eq!(service.per_source, Some(10));
     assert_eq!(service.rlimits.cpu, Some(Rlimit::Value(20)));
     assert_eq!(

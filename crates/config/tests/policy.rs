@@ -47,16 +47,6 @@ fn decides(config: &Config, arch: Arch, syscall: &str) -> u32 {
 
 const ALLOW: u32 = 0x7fff_0000;
 
-/// TODO: remove once the i386 syscall table is merged; until then policies cannot be
-/// compiled for i386 and the tests that need it say so instead of passing.
-fn i386_table_missing() -> bool {
-    let missing = Arch::I386.syscalls().is_empty();
-    if missing {
-        eprintln!("SKIPPED: the i386 syscall table is not in this build yet");
-    }
-    missing
-}
-
 #[test]
 fn a_relative_policy_is_compiled_from_the_directory_of_the_file_naming_it() {
     let config = load_with_policy(&service_text("chal", 9999, "kafel_rule = pwn.policy"));
@@ -75,20 +65,15 @@ fn a_relative_policy_is_compiled_from_the_directory_of_the_file_naming_it() {
         "included from its directory"
     );
     assert_ne!(decides(&config, Arch::X86_64, "execve"), ALLOW);
-    if !i386_table_missing() {
-        assert_ne!(
-            decides(&config, Arch::I386, "read"),
-            ALLOW,
-            "i386 was not compiled in"
-        );
-    }
+    assert_ne!(
+        decides(&config, Arch::I386, "read"),
+        ALLOW,
+        "i386 was not compiled in"
+    );
 }
 
 #[test]
 fn kafel_arch_compiles_for_each_architecture_named() {
-    if i386_table_missing() {
-        return;
-    }
     let config = load_with_policy(&service_text(
         "chal",
         9999,
@@ -138,9 +123,6 @@ fn a_missing_policy_disables_its_service() {
 
 #[test]
 fn kafel_rule_in_defaults_applies_to_services_that_set_none() {
-    if i386_table_missing() {
-        return;
-    }
     // xinetd-kafel accepts kafel_rule in defaults and silently ignores it.
     let text = format!(
         "defaults\n{{\n\tkafel_rule = pwn.policy\n\tkafel_arch = i386 x86_64\n}}\n{}{}",
@@ -196,9 +178,6 @@ fn elf(machine: u16, class: u8) -> Vec<u8> {
 
 #[test]
 fn an_i386_server_under_an_x86_64_only_policy_is_warned_about() {
-    if i386_table_missing() {
-        return;
-    }
     let mut files = machine();
     files
         .add("/srv/pwn.policy", POLICY)

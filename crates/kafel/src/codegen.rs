@@ -83,7 +83,7 @@ pub fn generate(policy: &Policy) -> Result<Program, Error> {
     let first = sections[0];
     let uniform = sections.iter().all(|&s| s == first);
     let root = match graph.node(first) {
-        graph::Node::Ret(v) if uniform && Action::from_ret_value(v).is_kill() => first,
+        graph::Node::Ret(v) if uniform && is_kill(Action::from_ret_value(v)) => first,
         _ => {
             let mut next = graph.ret(SECCOMP_RET_KILL_PROCESS);
             for (section, &code) in policy.sections.iter().zip(&sections).rev() {
@@ -101,10 +101,8 @@ pub fn generate(policy: &Policy) -> Result<Program, Error> {
     Ok(Program::new(insns))
 }
 
-impl Action {
-    fn is_kill(self) -> bool {
-        matches!(self, Action::KillThread | Action::KillProcess)
-    }
+fn is_kill(action: Action) -> bool {
+    matches!(action, Action::KillThread | Action::KillProcess)
 }
 
 /// One range of syscall numbers with the code that decides it.

@@ -80,7 +80,7 @@ pub fn instruction(at: usize, insn: &Instruction) -> String {
             format!("{:<24} jt {jt:<5} jf {jf}", src(name))
         }
         BPF_RET if code & BPF_A != 0 => "ret  a".to_owned(),
-        BPF_RET => format!("ret  {}", Action::from_ret_value(k).describe(k)),
+        BPF_RET => format!("ret  {}", action_name(k)),
         _ => match code & 0xf8 {
             BPF_TAX => "tax".to_owned(),
             BPF_TXA => "txa".to_owned(),
@@ -112,14 +112,13 @@ fn unknown(insn: &Instruction) -> String {
     )
 }
 
-impl Action {
-    /// The action's name, or the raw value when the kernel does not define it.
-    fn describe(self, value: u32) -> String {
-        if self.ret_value() == value {
-            self.to_string()
-        } else {
-            format!("{value:#x} (acts as KILL_PROCESS)")
-        }
+/// The action's name, or the raw value when the kernel does not define it.
+fn action_name(value: u32) -> String {
+    let action = Action::from_ret_value(value);
+    if action.ret_value() == value {
+        action.to_string()
+    } else {
+        format!("{value:#x} (acts as KILL_PROCESS)")
     }
 }
 

@@ -14,10 +14,6 @@
 //! for the program to start at all; when it does not, the exec fails the way the policy
 //! says, and the program never runs unfiltered.
 
-// TODO: drop once the launcher and `kinetd policy run` call this module; until then the
-// binary has no caller and only the tests use it.
-#![cfg_attr(not(test), allow(dead_code))]
-
 use std::fmt;
 use std::io;
 use std::os::unix::process::CommandExt;

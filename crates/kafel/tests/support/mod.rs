@@ -1,0 +1,3 @@
+//! Helpers shared by the tests and the step-count benchmark.
+
+pub mod expect;

@@ -311,14 +311,15 @@ fn bind(
     sink: &mut Sink,
 ) -> bool {
     if service.has_flag(Flag::IPv4) && service.has_flag(Flag::IPv6) {
-        sink.error(
+        // Observed: xinetd says it "will use IPv6 or fallback to IPv4".
+        sink.warning(
             flags_at,
             format!(
-                "service {}: flags IPv4 and IPv6 exclude each other",
+                "service {}: flags IPv4 and IPv6 together: IPv6 is used",
                 service.name
             ),
         );
-        return false;
+        service.flags.remove(&Flag::IPv4);
     }
     let Some(text) = &draft.bind else { return true };
     let addresses: Vec<IpAddr> = match text.parse::<IpAddr>() {
@@ -346,9 +347,18 @@ fn bind(
             true
         }
         None => {
+            // Observed: xinetd then listens on every address instead, silently.
+            let family = if service.has_flag(Flag::IPv4) {
+                "IPv4"
+            } else {
+                "IPv6"
+            };
             sink.error(
                 at,
-                format!("bind: '{text}' has no address of the family the flags ask for"),
+                format!(
+                    "bind: '{text}' has no {family} address, which the flags ask for (xinetd \
+                     would listen on every address instead)"
+                ),
             );
             false
         }
@@ -365,8 +375,12 @@ fn redirect_target(
     let Some((host, port)) = &draft.redirect else {
         return true;
     };
-    let Ok(port) = port.parse::<u16>() else {
-        sink.error(at, format!("redirect: '{port}' is not a port number"));
+    let number = port.parse::<u16>().ok();
+    let Some(port) = number.or_else(|| services_port(files, port, "tcp")) else {
+        sink.error(
+            at,
+            format!("redirect: '{port}' is not a port number nor in /etc/services"),
+        );
         return false;
     };
     let found = match host.parse::<IpAddr>() {

@@ -231,7 +231,7 @@ fn apply(
         "rlimit_data" => service.rlimits.data = Some(values::rlimit_size(value)?),
         "rlimit_rss" => service.rlimits.rss = Some(values::rlimit_size(value)?),
         "rlimit_stack" => service.rlimits.stack = Some(values::rlimit_size(value)?),
-        "rlimit_files" => service.rlimits.files = Some(values::rlimit_count(value)?),
+        "rlimit_files" => service.rlimits.files = Some(values::rlimit_size(value)?),
         "env" => {
             service.env.clear();
             for word in words {

@@ -139,6 +139,48 @@ const CASES: &[Case] = &[
         kinetd_starts: true,
     },
     Case {
+        name: "yes in capitals",
+        make: |t| add("groups = YES")(t),
+        xinetd_starts: true,
+        kinetd_starts: true,
+    },
+    Case {
+        name: "an IPv4 bind address with the IPv6 flag: xinetd listens on every address",
+        make: |t| add("flags = IPv6")(t),
+        xinetd_starts: true,
+        kinetd_starts: false,
+    },
+    Case {
+        name: "rlimit_files with a K suffix",
+        make: |t| add("rlimit_files = 10K")(t),
+        xinetd_starts: true,
+        kinetd_starts: true,
+    },
+    Case {
+        name: "a comma outside braces in only_from",
+        make: |t| add("only_from = 10.0.0.1,10.0.0.2")(t),
+        xinetd_starts: false,
+        kinetd_starts: false,
+    },
+    Case {
+        name: "a FILE log whose hard limit is below its soft limit",
+        make: |t| add("log_type = FILE /dev/null 2K 1K")(t),
+        xinetd_starts: false,
+        kinetd_starts: false,
+    },
+    Case {
+        name: "cps with a rate of 0: xinetd accepts it, kinetd refuses the service",
+        make: |t| add("cps = 0 5")(t),
+        xinetd_starts: true,
+        kinetd_starts: false,
+    },
+    Case {
+        name: "a domain pattern: xinetd matches it by reverse DNS, kinetd refuses it",
+        make: |t| add("no_access = .example.com")(t),
+        xinetd_starts: true,
+        kinetd_starts: false,
+    },
+    Case {
         name: "a bad value in defaults: xinetd exits (with status 0), kinetd refuses to start",
         make: |t| format!("defaults\n{{\n\tinstances = abc\n}}\n{t}"),
         xinetd_starts: false,

@@ -133,7 +133,9 @@ impl Parser {
                 ),
             );
             entry.malformed = true;
-            self.items.push(Item::Entry(entry));
+            // Read what follows as the body it was meant to be, so that its lines are
+            // not each reported as a stray top-level line.
+            self.open = Some(entry);
         }
 
         if self.open.is_some() {

@@ -34,7 +34,10 @@ fn data_dir() -> PathBuf {
 }
 
 fn compile(id: &str) -> Option<Program> {
-    let dir = data_dir();
+    compile_in(&data_dir(), id, &[Arch::X86_64])
+}
+
+fn compile_in(dir: &Path, id: &str, arches: &[Arch]) -> Option<Program> {
     let text = fs::read_to_string(dir.join(format!("{id}.policy"))).ok()?;
     let search = text
         .lines()
@@ -45,11 +48,15 @@ fn compile(id: &str) -> Option<Program> {
         name: format!("{id}.policy"),
         text,
     };
-    kafel::compile(&source, &[Arch::X86_64], &FsLoader::new(search)).ok()
+    kafel::compile(&source, arches, &FsLoader::new(search)).ok()
 }
 
 fn expects(id: &str) -> Option<Vec<Expect>> {
-    let text = fs::read_to_string(data_dir().join(format!("{id}.expect"))).ok()?;
+    expects_in(&data_dir(), id)
+}
+
+fn expects_in(dir: &Path, id: &str) -> Option<Vec<Expect>> {
+    let text = fs::read_to_string(dir.join(format!("{id}.expect"))).ok()?;
     Some(
         text.lines()
             .filter(|l| !l.is_empty())
@@ -111,15 +118,7 @@ fn main() {
         println!("    {}", tally.line());
     }
 
-    let mut ids: Vec<String> = fs::read_dir(data_dir())
-        .expect("tests/data")
-        .filter_map(|e| {
-            let name = e.ok()?.file_name().into_string().ok()?;
-            let id = name.strip_suffix(".expect")?;
-            (!id.contains('.') && !id.starts_with('9')).then(|| id.to_owned())
-        })
-        .collect();
-    ids.sort();
+    let ids = case_ids(&data_dir());
     let mut total = Tally::default();
     let mut timed = Vec::new();
     for id in &ids {
@@ -129,6 +128,21 @@ fn main() {
         }
     }
     println!("\nall {} main cases\n    {}", ids.len(), total.line());
+
+    let multi = data_dir().join("multiarch");
+    let mut both = Tally::default();
+    let multi_ids = case_ids(&multi);
+    for id in &multi_ids {
+        let compiled = compile_in(&multi, id, &[Arch::X86_64, Arch::I386]);
+        if let (Some(program), Some(inputs)) = (compiled, expects_in(&multi, id)) {
+            both.add(&program, &inputs);
+        }
+    }
+    println!(
+        "all {} multiarch cases (x86-64 + i386)\n    {}",
+        multi_ids.len(),
+        both.line()
+    );
 
     let start = Instant::now();
     let mut runs = 0u32;
@@ -140,4 +154,18 @@ fn main() {
     }
     let per = start.elapsed() / runs.max(1);
     println!("\ninterpreter: {per:?} per decision (checks included)");
+}
+
+/// The cases with recorded decisions, quirk cases (9xx) left out.
+fn case_ids(dir: &Path) -> Vec<String> {
+    let mut ids: Vec<String> = fs::read_dir(dir)
+        .expect("case folder")
+        .filter_map(|e| {
+            let name = e.ok()?.file_name().into_string().ok()?;
+            let id = name.strip_suffix(".expect")?;
+            (!id.contains('.') && !id.starts_with('9')).then(|| id.to_owned())
+        })
+        .collect();
+    ids.sort();
+    ids
 }

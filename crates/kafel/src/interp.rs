@@ -465,4 +465,38 @@ mod tests {
         ]);
         assert_eq!(run(&p, &SeccompData::default()).unwrap().ret, 0xff);
     }
+
+    proptest::proptest! {
+        /// Arbitrary records, most of them with seccomp's opcodes: the checks refuse
+        /// what the kernel refuses, and whatever passes runs to a return without panic.
+        #[test]
+        fn any_program_is_refused_or_runs_to_a_return(
+            insns in proptest::collection::vec(
+                (
+                    proptest::prop_oneof![
+                        proptest::sample::select(&[
+                            0x20u16, 0x00, 0x01, 0x60, 0x61, 0x02, 0x03, 0x04, 0x0c, 0x14,
+                            0x24, 0x34, 0x3c, 0x44, 0x54, 0x5c, 0x64, 0x74, 0x84, 0xa4,
+                            0x05, 0x15, 0x1d, 0x25, 0x35, 0x45, 0x06, 0x16, 0x07, 0x87,
+                        ][..]),
+                        proptest::prelude::any::<u16>(),
+                    ],
+                    0u8..6,
+                    0u8..6,
+                    proptest::prop_oneof![0u32..70, proptest::prelude::any::<u32>()],
+                ),
+                1..40,
+            ),
+            nr in proptest::prelude::any::<u32>(),
+            args in proptest::prelude::any::<[u64; 6]>(),
+        ) {
+            let program = Program::new(
+                insns.iter().map(|&(code, jt, jf, k)| Instruction { code, jt, jf, k }).collect(),
+            );
+            let data = SeccompData { nr, arch: 0xc000_003e, instruction_pointer: 0, args };
+            if let Ok(out) = run(&program, &data) {
+                proptest::prop_assert!(out.steps >= 1 && out.steps <= program.len());
+            }
+        }
+    }
 }

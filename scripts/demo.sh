@@ -64,7 +64,7 @@ sed -e "s|^\( *server *=\).*|\1 $run/guess|" \
     -e "s|^\( *user *=\).*|\1 $user|" \
     -e "s|^\( *banner_fail *=\).*|\1 $run/banner_fail|" \
     -e "s|^\( *kafel_rule *=\).*|\1 $run/demo.policy|" \
-    -e "s|^\( *log_on_success *=.*\)|    log_type    = FILE /dev/stderr\n\1|" \
+    -e "s|^\( *log_type *=\).*|\1 FILE /dev/stderr|" \
     examples/ctf.xinetd >"$run/ctf.xinetd"
 
 # 4. Serve until Ctrl-C. kinetd runs as a background job so that this script can say how

@@ -9,9 +9,12 @@
 //! The stages, one module each:
 //!
 //! ```text
-//! bytes ──syntax──▶ entries ──attrs──▶ words per attribute ──service──▶ typed Service
-//!                                                             └─policy──▶ compiled filter
+//! bytes ─syntax─▶ entries ─attrs─▶ words per attribute ─service─▶ typed values
+//!       ─rules─▶ a checked Service ─policy─▶ its compiled filter
 //! ```
+//!
+//! `load` drives them, expands `include`/`includedir`, applies `defaults` and checks
+//! what spans services (unique ids, shared ports).
 //!
 //! All reading goes through [`Files`], so tests load configurations from memory.
 
@@ -24,6 +27,7 @@ mod files;
 mod load;
 mod model;
 mod policy;
+mod rules;
 mod service;
 mod suggest;
 mod syntax;

@@ -9,11 +9,24 @@ use crate::diag::{Location, Severity, Sink};
 use crate::files::Files;
 use crate::model::{Config, Defaults, Origin, Service, Status};
 use crate::policy;
+use crate::rules;
 use crate::service::{self, Draft, resolve_path};
 use crate::syntax::{self, Entry, EntryKind, Item};
 
 /// How deep includes may nest; deeper is certainly a loop through links or a mistake.
 const MAX_INCLUDE_DEPTH: usize = 16;
+
+/// How many files one configuration may read in all; bounds the work a configuration
+/// that includes the same files over and over can cause.
+const MAX_FILES: usize = 4096;
+
+/// Where the reading of includes stands.
+struct Includes {
+    /// The files being read, outermost first.
+    stack: Vec<PathBuf>,
+    /// How many files have been read so far.
+    files_read: usize,
+}
 
 /// Loads the configuration at `path` through `files`. Never panics; every problem is in
 /// the returned diagnostics.
@@ -27,8 +40,11 @@ pub fn load_with(files: &dyn Files, path: &Path) -> Config {
     let mut items = Vec::new();
     match files.read(&path) {
         Ok(text) => {
-            let mut stack = vec![path.clone()];
-            expand(files, &path, &text, &mut stack, &mut items, &mut sink);
+            let mut includes = Includes {
+                stack: vec![path.clone()],
+                files_read: 1,
+            };
+            expand(files, &path, &text, &mut includes, &mut items, &mut sink);
         }
         Err(e) => {
             let location = Location {
@@ -53,7 +69,7 @@ pub fn load_with(files: &dyn Files, path: &Path) -> Config {
             }
             EntryKind::Defaults => defaults_entry = Some(entry),
             EntryKind::Service(ref name) if name.is_empty() => {}
-            EntryKind::Service(_) => service_entries.push(entry),
+            EntryKind::Service(ref name) => service_entries.push((name.clone(), entry)),
         }
     }
 
@@ -63,10 +79,19 @@ pub fn load_with(files: &dyn Files, path: &Path) -> Config {
 
     let mut services: Vec<Service> = service_entries
         .iter()
-        .map(|entry| read_service(entry, &defaults, &defaults_settings, files, &mut sink))
+        .map(|(name, entry)| {
+            read_service(name, entry, &defaults, &defaults_settings, files, &mut sink)
+        })
         .collect();
 
     check_across(&mut services, &defaults, &mut sink);
+    if !fatal && !services.iter().any(Service::is_enabled) {
+        let location = Location {
+            path: path.clone(),
+            line: 0,
+        };
+        sink.warning(&location, "no service is enabled");
+    }
 
     Config {
         file: path,
@@ -83,7 +108,7 @@ fn expand(
     files: &dyn Files,
     path: &Path,
     text: &[u8],
-    stack: &mut Vec<PathBuf>,
+    includes: &mut Includes,
     out: &mut Vec<Entry>,
     sink: &mut Sink,
 ) {
@@ -92,7 +117,7 @@ fn expand(
             Item::Entry(entry) => out.push(entry),
             Item::Include { target, location } => {
                 let target = resolve_path(path, &target);
-                include(files, &target, &location, stack, out, sink);
+                include(files, &target, &location, includes, out, sink);
             }
             Item::IncludeDir { target, location } => {
                 let dir = resolve_path(path, &target);
@@ -128,7 +153,7 @@ fn expand(
                         );
                         continue;
                     }
-                    include(files, &file, &location, stack, out, sink);
+                    include(files, &file, &location, includes, out, sink);
                 }
             }
         }
@@ -139,18 +164,25 @@ fn include(
     files: &dyn Files,
     target: &Path,
     location: &Location,
-    stack: &mut Vec<PathBuf>,
+    includes: &mut Includes,
     out: &mut Vec<Entry>,
     sink: &mut Sink,
 ) {
-    if stack.iter().any(|p| p == target) {
+    if includes.stack.iter().any(|p| p == target) {
         sink.error(
             location,
             format!("'{}' includes itself; not read again", target.display()),
         );
         return;
     }
-    if stack.len() >= MAX_INCLUDE_DEPTH {
+    if includes.files_read >= MAX_FILES {
+        sink.error(
+            location,
+            format!("more than {MAX_FILES} files read; not read"),
+        );
+        return;
+    }
+    if includes.stack.len() >= MAX_INCLUDE_DEPTH {
         sink.error(
             location,
             format!("includes nested more than {MAX_INCLUDE_DEPTH} deep"),
@@ -159,9 +191,10 @@ fn include(
     }
     match files.read(target) {
         Ok(text) => {
-            stack.push(target.to_path_buf());
-            expand(files, target, &text, stack, out, sink);
-            stack.pop();
+            includes.files_read += 1;
+            includes.stack.push(target.to_path_buf());
+            expand(files, target, &text, includes, out, sink);
+            includes.stack.pop();
         }
         Err(e) => sink.error(
             location,
@@ -221,16 +254,13 @@ fn read_defaults(
 }
 
 fn read_service(
+    name: &str,
     entry: &Entry,
     defaults: &Defaults,
     defaults_settings: &Settings,
     files: &dyn Files,
     sink: &mut Sink,
 ) -> Service {
-    let EntryKind::Service(name) = &entry.kind else {
-        unreachable!("only services are passed")
-    };
-
     // Lists are inherited before the body is read, so `+=` adds to them; everything else
     // is filled in afterwards where the service set nothing.
     let mut inherited = Settings::new();
@@ -290,7 +320,7 @@ fn read_service(
         return service;
     }
 
-    ok &= service::finish(&mut service, &draft, files, &mut own);
+    ok &= rules::finish(&mut service, &draft, files, &mut own);
     // Compiled even when the service already has errors, so that one run of `kinetd
     // check` shows the policy's problems too.
     ok &= policy::attach(&mut service, &draft, files, &mut own);

@@ -6,11 +6,14 @@ use std::path::PathBuf;
 
 use crate::model::{LogField, LogType, Rlimit, SyslogFacility, SyslogLevel};
 
+/// `yes` or `no`, in any case (observed: xinetd accepts `groups = YES`).
 pub(crate) fn yes_no(value: &str) -> Result<bool, String> {
-    match value {
-        "yes" => Ok(true),
-        "no" => Ok(false),
-        _ => Err(format!("expected 'yes' or 'no', found '{value}'")),
+    if value.eq_ignore_ascii_case("yes") {
+        Ok(true)
+    } else if value.eq_ignore_ascii_case("no") {
+        Ok(false)
+    } else {
+        Err(format!("expected 'yes' or 'no', found '{value}'"))
     }
 }
 
@@ -78,7 +81,9 @@ pub(crate) fn size(value: &str) -> Result<u64, String> {
     number.checked_mul(multiplier).ok_or_else(bad)
 }
 
-/// `rlimit_as`, `rlimit_data`, `rlimit_rss`, `rlimit_stack`: a size or UNLIMITED.
+/// `rlimit_as`, `rlimit_data`, `rlimit_rss`, `rlimit_stack`, and `rlimit_files` (which
+/// xinetd reads the same way: observed, `rlimit_files = 10K` is accepted): a size or
+/// UNLIMITED.
 pub(crate) fn rlimit_size(value: &str) -> Result<Rlimit, String> {
     if value == "UNLIMITED" {
         return Ok(Rlimit::Unlimited);
@@ -88,7 +93,7 @@ pub(crate) fn rlimit_size(value: &str) -> Result<Rlimit, String> {
         .map_err(|e| format!("{e}, or UNLIMITED"))
 }
 
-/// `rlimit_cpu` (seconds) and `rlimit_files` (descriptors): a plain number or UNLIMITED.
+/// `rlimit_cpu`: seconds, a plain number (observed: xinetd rejects `2K`), or UNLIMITED.
 pub(crate) fn rlimit_count(value: &str) -> Result<Rlimit, String> {
     if value == "UNLIMITED" {
         return Ok(Rlimit::Unlimited);

@@ -122,6 +122,10 @@ fn rlimits_take_sizes_counts_and_unlimited() {
         ("rlimit_files = UNLIMITED", |s| {
             s.rlimits.files == Some(Rlimit::Unlimited)
         }),
+        // Observed: xinetd accepts a K suffix on rlimit_files.
+        ("rlimit_files = 10K", |s| {
+            s.rlimits.files == Some(Rlimit::Value(10240))
+        }),
     ]);
 }
 
@@ -177,10 +181,9 @@ fn socket_settings_are_typed() {
 fn socket_settings_reject_bad_values() {
     rejected(&[
         ("flags = FAST", "flags: unknown flag 'FAST'"),
-        ("flags = IPv4 IPv6", "IPv4 and IPv6 exclude each other"),
         ("bind = 999.1.1.1", "bind: cannot resolve '999.1.1.1'"),
         ("v6only = maybe", "v6only: expected 'yes' or 'no'"),
-        ("groups = YES", "groups:"),
+        ("groups = maybe", "groups: expected 'yes' or 'no'"),
         (
             "protocol = sctp",
             "protocol: kinetd serves tcp and udp only",
@@ -188,6 +191,41 @@ fn socket_settings_reject_bad_values() {
     ]);
     let config = load(&service_text("chal", 9999, "").replace("UNLISTED", "UNLISTED BOGUS"));
     assert_rejected(&config, "type: 'BOGUS' is not");
+}
+
+#[test]
+fn yes_and_no_are_read_in_any_case_as_xinetd_reads_them() {
+    // Observed: xinetd accepts `groups = YES`, `v6only = YES` and `disable = YES`.
+    accepted(&[
+        ("groups = YES", |s| s.groups),
+        ("v6only = No", |s| s.v6only == Some(false)),
+    ]);
+    let config = load_service("disable = YES");
+    assert_eq!(only(&config).status, kinetd_config::Status::DisabledBySelf);
+}
+
+#[test]
+fn ipv4_and_ipv6_flags_together_mean_ipv6() {
+    // Observed: "Service p will use IPv6 or fallback to IPv4".
+    let config = load_service("flags = IPv4 IPv6");
+    assert!(only(&config).is_enabled());
+    assert!(only(&config).has_flag(Flag::IPv6) && !only(&config).has_flag(Flag::IPv4));
+    assert_reported(
+        &config,
+        Severity::Warning,
+        "flags IPv4 and IPv6 together: IPv6 is used",
+    );
+}
+
+#[test]
+fn a_bind_address_of_the_wrong_family_for_the_flags_is_an_error() {
+    // Observed: with `bind = 127.0.0.1` and `flags = IPv6`, xinetd listens on every
+    // address — the opposite of what the organizer asked for.
+    let config = load_service("bind = 127.0.0.1\nflags = IPv6");
+    assert_rejected(
+        &config,
+        "bind: '127.0.0.1' has no IPv6 address, which the flags ask for",
+    );
 }
 
 #[test]
@@ -529,9 +567,20 @@ fn redirect_resolves_its_target() {
     );
     assert_eq!(service.server, None, "redirect needs no server");
     rejected(&[(
-        "redirect = 127.0.0.1 http",
-        "redirect: 'http' is not a port number",
+        "redirect = 127.0.0.1 gopher",
+        "redirect: 'gopher' is not a port number",
     )]);
+
+    // Observed: xinetd takes a service name for the port, from /etc/services.
+    let config = load(
+        "service fwd\n{\n\tsocket_type = stream\n\twait = no\n\ttype = UNLISTED\n\tport = 8000\n\
+         \tuser = nobody\n\tredirect = localhost finger\n}\n",
+    );
+    assert_runs(&config);
+    assert_eq!(
+        only(&config).redirect,
+        Some(SocketAddr::from(([127, 0, 0, 1], 79)))
+    );
 }
 
 #[test]
@@ -597,6 +646,8 @@ fn internal_and_rpc_services_are_rejected() {
 
 #[test]
 fn id_names_the_service_in_lists_and_must_be_unique() {
+    // Observed: xinetd 2.3.15 runs two services with the same id; kinetd, which
+    // identifies services by id in logs and across reloads, rejects the second.
     let config = load_service("id = pwn1");
     assert_eq!(only(&config).id, "pwn1");
     assert_eq!(only(&config).name, "chal");

@@ -105,14 +105,18 @@ proptest! {
     #![proptest_config(ProptestConfig::with_cases(400))]
 
     #[test]
-    fn arbitrary_bytes_never_panic(main in proptest::collection::vec(any::<u8>(), 0..2048),
-                                   other in proptest::collection::vec(any::<u8>(), 0..512)) {
+    fn arbitrary_bytes_never_panic(
+        main in proptest::collection::vec(any::<u8>(), 0..2048),
+        other in proptest::collection::vec(any::<u8>(), 0..512),
+    ) {
         check(&main, &other);
     }
 
     #[test]
-    fn grammar_shaped_text_never_panics(main in proptest::collection::vec(any::<usize>(), 0..300),
-                                        other in proptest::collection::vec(any::<usize>(), 0..100)) {
+    fn grammar_shaped_text_never_panics(
+        main in proptest::collection::vec(any::<usize>(), 0..300),
+        other in proptest::collection::vec(any::<usize>(), 0..100),
+    ) {
         check(assemble(&main).as_bytes(), assemble(&other).as_bytes());
     }
 }

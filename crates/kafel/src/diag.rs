@@ -4,12 +4,13 @@
 //! with file names, line and column numbers and the offending source line, in reading
 //! order.
 
+use std::collections::HashSet;
 use std::fmt;
 
 use crate::span::{Files, Span};
 
 /// One compile error, located in a policy file.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct Diagnostic {
     /// The file's name as the caller or the loader gave it.
     pub file: String,
@@ -18,8 +19,11 @@ pub struct Diagnostic {
     /// 1-based column, counted in characters; 0 when the error concerns the whole file.
     pub col: usize,
     pub message: String,
-    /// The text of the line, shown under the message with a caret.
+    /// The text of the line, shown under the message with a caret. A very long line is cut
+    /// to the part around the column, with `...` marking the cuts.
     pub source_line: String,
+    /// Where in `source_line` the caret starts, in characters from 0.
+    pub caret: usize,
     /// How many characters the caret underlines (at least 1 when there is a line).
     pub width: usize,
     /// The `#include` lines that brought the file in, innermost first: file and line.
@@ -35,6 +39,7 @@ impl Diagnostic {
             col: 0,
             message: message.into(),
             source_line: String::new(),
+            caret: 0,
             width: 0,
             included_from: Vec::new(),
         }
@@ -57,7 +62,7 @@ impl fmt::Display for Diagnostic {
         let pad: String = self
             .source_line
             .chars()
-            .take(self.col - 1)
+            .take(self.caret)
             .map(|c| if c == '\t' { '\t' } else { ' ' })
             .collect();
         write!(f, "    {pad}{}", "^".repeat(self.width.max(1)))?;
@@ -143,24 +148,52 @@ pub(crate) struct Report {
 /// Sorts reports into reading order, drops exact duplicates and locates each one.
 pub(crate) fn render(files: &Files, mut reports: Vec<Report>) -> Diagnostics {
     reports.sort_by_key(|r| r.order);
+    let mut seen = HashSet::new();
     let mut list: Vec<Diagnostic> = Vec::with_capacity(reports.len());
     for report in reports {
         let diagnostic = locate(files, &report);
-        if !list.contains(&diagnostic) {
+        if seen.insert(diagnostic.clone()) {
             list.push(diagnostic);
         }
     }
     Diagnostics { list }
 }
 
+/// Lines longer than this many characters are shown cut around the error.
+const MAX_SHOWN_LINE: usize = 240;
+/// How many characters before the column a cut line keeps.
+const SHOWN_BEFORE: usize = 80;
+
 fn locate(files: &Files, report: &Report) -> Diagnostic {
     let entry = files.get(report.span.file);
     let (line, col) = entry.line_col(report.span.start);
-    let source_line = entry.line_text(line).to_string();
-    let line_rest = source_line.chars().count().saturating_sub(col - 1);
-    let span_chars = entry.text[report.span.start..report.span.end]
-        .chars()
-        .count();
+    let full_line = entry.line_text(line);
+    let span_chars = entry.chars(&entry.text[report.span.start..report.span.end]);
+
+    let line_chars = entry.chars(full_line);
+    let (source_line, caret) = if line_chars <= MAX_SHOWN_LINE {
+        (full_line.to_string(), col - 1)
+    } else {
+        let first = (col - 1).saturating_sub(SHOWN_BEFORE);
+        let shown: String =
+            if full_line.is_char_boundary(first) && entry.chars(full_line) == full_line.len() {
+                let end = (first + MAX_SHOWN_LINE).min(full_line.len());
+                full_line[first..end].to_string()
+            } else {
+                full_line.chars().skip(first).take(MAX_SHOWN_LINE).collect()
+            };
+        let prefix = if first > 0 { "..." } else { "" };
+        let suffix = if first + MAX_SHOWN_LINE < line_chars {
+            "..."
+        } else {
+            ""
+        };
+        (
+            format!("{prefix}{shown}{suffix}"),
+            col - 1 - first + prefix.len(),
+        )
+    };
+    let line_rest = entry.chars(&source_line).saturating_sub(caret);
     let width = span_chars.min(line_rest).max(1);
 
     let mut included_from = Vec::new();
@@ -177,6 +210,7 @@ fn locate(files: &Files, report: &Report) -> Diagnostic {
         col,
         message: report.message.clone(),
         source_line,
+        caret,
         width,
         included_from,
     }

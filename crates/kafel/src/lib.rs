@@ -6,12 +6,13 @@
 //! text ──lex──▶ tokens ──parse──▶ ast ──resolve──▶ ir::Policy ──codegen──▶ bpf::Program
 //! ```
 //!
-//! * [`lex`] turns bytes into tokens and splices `#include`d files into the stream.
-//! * [`parse`] builds the syntax tree, recovering after errors so that one run reports
+//! * `lex` turns text into tokens and splices `#include`d files into the stream.
+//! * `parse` builds the syntax tree, recovering after errors so that one run reports
 //!   every problem in the file.
-//! * [`resolve`] gives names their meaning for each target architecture (policies, `USE`,
-//!   constants, syscall and argument names), folds constants and produces the
-//!   architecture-specific rule lists of [`ir`].
+//! * `resolve` gives names their meaning for each target architecture (policies, `USE`,
+//!   constants, syscall and argument names) and produces the architecture-specific rule
+//!   lists of [`ir`], with filters constant-folded by `fold` exactly as Kafel folds them.
+//! * `diag` turns the errors of every stage into [`Diagnostics`] for humans.
 //! * [`codegen`] lowers those rules to a BPF program: the architecture check, a balanced
 //!   search over syscall numbers and the argument comparisons.
 //!

@@ -574,13 +574,14 @@ impl Parser<'_> {
         }
     }
 
-    fn enter(&mut self) -> PResult<()> {
+    /// Enters one level of parentheses or `!`, opened by token `at`.
+    fn enter(&mut self, at: usize) -> PResult<()> {
         self.nesting += 1;
         if self.nesting > MAX_NESTING {
             let message = format!(
                 "expression nested too deeply (more than {MAX_NESTING} levels of parentheses or '!')"
             );
-            self.error_at(self.pos, message);
+            self.error_at(at, message);
             self.depth_reported = true;
             return Err(Failed);
         }
@@ -653,8 +654,8 @@ impl Parser<'_> {
         let start = self.pos;
         match self.peek() {
             Tok::Bang => {
-                self.bump();
-                self.enter()?;
+                let bang = self.bump();
+                self.enter(bang)?;
                 let inner = self.primary()?;
                 self.nesting -= 1;
                 if inner.1 >= MAX_EXPR_DEPTH {
@@ -680,8 +681,8 @@ impl Parser<'_> {
     /// A parenthesised group at the start of a primary: `(` may open a boolean expression
     /// or a bit expression, and only what follows inside tells which.
     fn group(&mut self) -> PResult<Group> {
-        self.bump();
-        self.enter()?;
+        let paren = self.bump();
+        self.enter(paren)?;
         let inner_start = self.pos;
         let group = match self.peek() {
             Tok::Bang => Group::Bool(self.bool_expr()?),
@@ -776,8 +777,8 @@ impl Parser<'_> {
             Tok::Number(_) => Ok((BitsExpr::Number(self.number("a number")?), 0)),
             Tok::Ident(_) => Ok((BitsExpr::Name(self.name("a name")?), 0)),
             Tok::LParen => {
-                self.bump();
-                self.enter()?;
+                let paren = self.bump();
+                self.enter(paren)?;
                 let inner = self.bits()?;
                 self.nesting -= 1;
                 self.expect(Tok::RParen, "'&', '|' or ')'")?;

@@ -22,6 +22,8 @@ pub(crate) struct FileEntry {
     /// The `#include` file name token that brought this file in.
     pub included_from: Option<Span>,
     line_starts: Vec<usize>,
+    /// Whether the text is all ASCII, so characters can be counted as bytes.
+    ascii: bool,
 }
 
 /// Every file read for one compilation.
@@ -35,11 +37,13 @@ impl Files {
         let line_starts = std::iter::once(0)
             .chain(text.match_indices('\n').map(|(i, _)| i + 1))
             .collect();
+        let ascii = text.is_ascii();
         self.entries.push(FileEntry {
             name,
             text,
             included_from,
             line_starts,
+            ascii,
         });
         self.entries.len() - 1
     }
@@ -82,8 +86,16 @@ impl FileEntry {
     pub fn line_col(&self, offset: usize) -> (usize, usize) {
         let line = self.line_starts.partition_point(|&start| start <= offset);
         let start = self.line_starts[line - 1];
-        let col = self.text[start..offset].chars().count() + 1;
-        (line, col)
+        (line, self.chars(&self.text[start..offset]) + 1)
+    }
+
+    /// The number of characters in a slice of this file's text.
+    pub fn chars(&self, slice: &str) -> usize {
+        if self.ascii {
+            slice.len()
+        } else {
+            slice.chars().count()
+        }
     }
 
     /// The text of a 1-based line, without its line ending.

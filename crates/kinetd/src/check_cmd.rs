@@ -92,8 +92,13 @@ fn render_service(service: &Service) -> String {
         Status::NotInEnabledList => "disabled (not in the 'enabled' list of defaults)",
         Status::Rejected => "REJECTED (see the errors above)",
     };
+    let id = if service.id == service.name {
+        String::new()
+    } else {
+        format!(" (id {})", service.id)
+    };
     let mut out = format!(
-        "service {} ({}) — {status}\n",
+        "service {}{id} at {} — {status}\n",
         service.name, service.location
     );
     if matches!(
@@ -112,9 +117,6 @@ fn render_service(service: &Service) -> String {
         let _ = writeln!(out, "  {attribute:<15} {value}{origin}");
     };
 
-    if service.id != service.name {
-        line("id", service.id.clone());
-    }
     if !service.types.is_empty() {
         line(
             "type",

@@ -70,7 +70,7 @@ fn a_good_configuration_exits_zero_and_shows_effective_settings() {
         "{out}"
     );
     assert!(
-        out.contains(&format!("service pwn ({path}:6) — enabled")),
+        out.contains(&format!("service pwn at {path}:6 — enabled")),
         "{out}"
     );
     for line in [

@@ -27,7 +27,8 @@ pub fn load(path: &Path, logger: &mut Logger) -> Option<Config> {
     for diagnostic in config.sorted_diagnostics() {
         let level = match diagnostic.severity {
             kinetd_config::Severity::Error => Level::Error,
-            _ => Level::Warning,
+            kinetd_config::Severity::Warning => Level::Warning,
+            kinetd_config::Severity::Note => Level::Notice,
         };
         for line in diagnostic.to_string().lines() {
             logger.daemon(level, line);

@@ -25,7 +25,7 @@ use super::sessions::{Session, Sessions};
 use crate::sys::poll::{PollFd, poll};
 use crate::sys::process::{self, ExitStatus};
 use crate::sys::signals::{self, SignalFd};
-use crate::sys::spawn::{ChildSetup, SpawnError, Spawner};
+use crate::sys::spawn::{ChildSetup, Spawner};
 
 /// Connections accepted from one listener before the loop looks at signals again.
 const ACCEPT_BATCH: usize = 64;
@@ -142,7 +142,10 @@ impl Server {
     /// One poll and what it found.
     fn turn(&mut self) -> io::Result<Option<Stop>> {
         let now = Instant::now();
-        let mut fds = vec![PollFd::readable(self.signals.as_raw_fd())];
+        let mut fds = vec![
+            PollFd::readable(self.signals.as_raw_fd()),
+            PollFd::readable(self.spawner.report_fd()),
+        ];
         let mut polled = Vec::with_capacity(self.services.len());
         let mut timeout: Option<Duration> = None;
         for (index, active) in self.services.iter_mut().enumerate() {
@@ -163,6 +166,9 @@ impl Server {
         let timeout_ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32 + 1);
         poll(&mut fds, timeout_ms)?;
 
+        if fds[1].is_ready() {
+            self.log_setup_failures();
+        }
         if fds[0].is_ready() {
             let pending = self.read_signals()?;
             if pending.child {
@@ -185,7 +191,7 @@ impl Server {
             }
         }
 
-        for (fd, index) in fds[1..].iter().zip(polled) {
+        for (fd, index) in fds[2..].iter().zip(polled) {
             if fd.is_ready() {
                 self.serve(index);
             }
@@ -333,18 +339,11 @@ impl Server {
         let log = plan.log.clone();
         let pid = match result {
             Ok(pid) => pid,
-            Err(SpawnError::Clone { errno }) => {
-                let err = io::Error::from_raw_os_error(errno);
-                self.launch_error(&format!(
-                    "service {}: cannot create a process: {err}",
-                    log.id
-                ));
+            Err(err) => {
+                let text = format!("service {}: cannot create a process: {err}", log.id);
+                self.launch_error(&text);
                 self.refuse(index, FailReason::Fork, peer.map(|p| p.ip()));
                 return;
-            }
-            Err(err @ SpawnError::Setup { pid, .. }) => {
-                self.launch_error(&format!("service {}: server not started: {err}", log.id));
-                pid
             }
         };
         let from = peer.map(|p| p.ip());
@@ -374,8 +373,24 @@ impl Server {
         }
     }
 
+    /// Logs the children whose setup failed (they exit with status 127 and are reaped as
+    /// usual).
+    fn log_setup_failures(&mut self) {
+        for failure in self.spawner.take_failures() {
+            let id = self
+                .sessions
+                .service_of(failure.pid)
+                .unwrap_or("?")
+                .to_owned();
+            self.launch_error(&format!("service {id}: server not started: {failure}"));
+        }
+    }
+
     /// Reaps every child that has ended and writes their EXIT lines.
     pub fn reap(&mut self) {
+        // A failed child reports before it exits: log that first, while its session
+        // still names its service.
+        self.log_setup_failures();
         loop {
             let (pid, status) = match process::reap_one() {
                 Ok(Some(reaped)) => reaped,

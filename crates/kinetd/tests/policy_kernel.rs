@@ -373,3 +373,22 @@ fn program_never_runs_when_the_policy_denies_its_execve() {
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("Operation not permitted"), "{stderr}");
 }
+
+#[test]
+fn kernel_agrees_on_a_mask_check_against_executable_memory() {
+    let policy = write_policy(
+        "noexec-mem.policy",
+        "#define PROT_EXEC 4
+        ERRNO(13) { mmap { (prot & PROT_EXEC) != 0 }, mprotect { (prot & PROT_EXEC) != 0 } }
+        DEFAULT ALLOW",
+    );
+    let x86 = &["x86_64"];
+    // mmap(NULL, 4096, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+    let rw: &[&str] = &["0", "4096", "3", "0x22", "-1", "0"];
+    let rwx: &[&str] = &["0", "4096", "7", "0x22", "-1", "0"];
+    // PROT_EXEC in the high word only: prot is 8 bytes wide, but the mask is 4.
+    let high: &[&str] = &["0", "4096", "0x400000003", "0x22", "-1", "0"];
+    agree(&policy, x86, Bits::B64, &call("mmap", 9, rw), "ALLOW");
+    agree(&policy, x86, Bits::B64, &call("mmap", 9, rwx), "ERRNO(13)");
+    agree(&policy, x86, Bits::B64, &call("mmap", 9, high), "ALLOW");
+}

@@ -258,3 +258,45 @@ fn ipv6_clients_reach_a_dual_stack_service() {
     let text = wait_for_count(&log, "EXIT: dual", 2);
     assert!(text.contains("from=::ffff:127.0.0.1"), "{text}");
 }
+
+#[test]
+fn listen_backlog_holds_a_burst_of_256_connections() {
+    let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        somaxconn >= 256,
+        "net.core.somaxconn is {somaxconn}; this test needs at least 256"
+    );
+    let dir = TempDir::new("burst");
+    let port = free_port();
+    let chal = dir.script("hi.sh", "echo hi");
+    let log = dir.join("svc.log");
+    let daemon = Daemon::start(&dir, &service("burst", port, &chal, &log, ""), &[]);
+
+    // While the daemon is stopped, every connection waits in the accept queue. With
+    // xinetd's backlog of 64 the 66th SYN would be dropped and its connect would wait
+    // a second for the retransmission.
+    daemon.signal("STOP");
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut streams = Vec::new();
+    for i in 0..256 {
+        let started = std::time::Instant::now();
+        let stream = TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(900));
+        let elapsed = started.elapsed();
+        let stream = stream.unwrap_or_else(|err| {
+            daemon.signal("CONT");
+            panic!("connection {i} did not complete at once ({elapsed:?}): {err}")
+        });
+        streams.push(stream);
+    }
+    daemon.signal("CONT");
+
+    for mut stream in streams {
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        assert_eq!(read_all(&mut stream), "hi\n");
+    }
+    wait_for_count(&log, "EXIT: burst status=0", 256);
+}

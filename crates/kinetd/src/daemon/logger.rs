@@ -84,6 +84,8 @@ pub struct Logger {
     pid: u32,
     files: HashMap<PathBuf, LogFile>,
     syslog: Option<UnixDatagram>,
+    /// The syslog daemon's socket.
+    syslog_path: PathBuf,
     /// The timestamp text of the last second formatted; most lines share it.
     clock: (i64, String),
 }
@@ -96,8 +98,16 @@ impl Logger {
             pid: std::process::id(),
             files: HashMap::new(),
             syslog: None,
+            syslog_path: PathBuf::from("/dev/log"),
             clock: (i64::MIN, String::new()),
         }
+    }
+
+    /// Sends syslog lines to another socket than /dev/log.
+    #[cfg(test)]
+    fn with_syslog_path(mut self, path: &Path) -> Logger {
+        self.syslog_path = path.to_owned();
+        self
     }
 
     /// To be called after daemonizing: the pid in daemon lines changes.
@@ -229,7 +239,7 @@ impl Logger {
         for _ in 0..2 {
             if self.syslog.is_none() {
                 self.syslog = UnixDatagram::unbound()
-                    .and_then(|s| s.connect("/dev/log").map(|()| s))
+                    .and_then(|s| s.connect(&self.syslog_path).map(|()| s))
                     .ok();
             }
             let Some(socket) = &self.syslog else {
@@ -286,6 +296,40 @@ mod tests {
         }
         let size = std::fs::metadata(&path).unwrap().len();
         assert!(size <= 60 && size > 0, "size {size}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn syslog_lines_carry_priority_tag_and_pid() {
+        let dir = std::env::temp_dir().join(format!("kinetd-syslog-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log.sock");
+        let _ = std::fs::remove_file(&path);
+        let server = UnixDatagram::bind(&path).unwrap();
+        let daemon = syslog_facility("daemon").unwrap();
+        let mut logger =
+            Logger::new(DaemonSink::Syslog { facility: daemon }, false).with_syslog_path(&path);
+        let local0 = syslog_facility("local0").unwrap();
+        let sink = ServiceSink::Syslog {
+            facility: local0,
+            level: 6,
+        };
+        logger.service(&sink, "START: svc pid=7");
+        logger.daemon(Level::Error, "something failed");
+
+        let mut buf = [0u8; 512];
+        let n = server.recv(&mut buf).unwrap();
+        let first = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert!(first.starts_with("<134>"), "local0.info is 16*8+6: {first}");
+        let pid = std::process::id();
+        assert!(
+            first.ends_with(&format!(" kinetd[{pid}]: START: svc pid=7")),
+            "{first}"
+        );
+        let n = server.recv(&mut buf).unwrap();
+        let second = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert!(second.starts_with("<27>"), "daemon.err is 3*8+3: {second}");
+        assert!(second.ends_with("]: ERROR: something failed"), "{second}");
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -25,7 +25,7 @@ use super::sessions::{Session, Sessions};
 use crate::sys::poll::{PollFd, poll};
 use crate::sys::process::{self, ExitStatus};
 use crate::sys::signals::{self, SignalFd};
-use crate::sys::spawn::{ChildSetup, Spawner};
+use crate::sys::spawn::Spawner;
 
 /// Connections accepted from one listener before the loop looks at signals again.
 const ACCEPT_BATCH: usize = 64;
@@ -142,10 +142,9 @@ impl Server {
     /// One poll and what it found.
     fn turn(&mut self) -> io::Result<Option<Stop>> {
         let now = Instant::now();
-        let mut fds = vec![
-            PollFd::readable(self.signals.as_raw_fd()),
-            PollFd::readable(self.spawner.report_fd()),
-        ];
+        let mut fds = vec![PollFd::readable(self.signals.as_raw_fd())];
+        fds.extend(self.spawner.pending_fds().map(PollFd::readable));
+        let first_listener = fds.len();
         let mut polled = Vec::with_capacity(self.services.len());
         let mut timeout: Option<Duration> = None;
         for (index, active) in self.services.iter_mut().enumerate() {
@@ -166,7 +165,7 @@ impl Server {
         let timeout_ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32 + 1);
         poll(&mut fds, timeout_ms)?;
 
-        if fds[1].is_ready() {
+        if fds[1..first_listener].iter().any(PollFd::is_ready) {
             self.log_setup_failures();
         }
         if fds[0].is_ready() {
@@ -191,7 +190,7 @@ impl Server {
             }
         }
 
-        for (fd, index) in fds[2..].iter().zip(polled) {
+        for (fd, index) in fds[first_listener..].iter().zip(polled) {
             if fd.is_ready() {
                 self.serve(index);
             }
@@ -322,20 +321,8 @@ impl Server {
     /// Starts the service's server on `stdio` and records the session.
     fn launch(&mut self, index: usize, stdio: RawFd, peer: Option<SocketAddr>, holds: bool) {
         let plan = &self.services[index].plan;
-        let launch = &plan.launch;
-        let envp = launch.env_for(peer);
-        let setup = ChildSetup {
-            program: &launch.program,
-            argv: &launch.argv,
-            envp: &envp,
-            stdio,
-            rlimits: &launch.rlimits,
-            umask: launch.umask,
-            priority: launch.priority,
-            credentials: launch.credentials.as_ref(),
-            filter: launch.filter.as_ref(),
-        };
-        let result = self.spawner.spawn(&setup);
+        let envp = plan.launch.env_for(peer);
+        let result = self.spawner.spawn(&plan.launch.program, envp, stdio);
         let log = plan.log.clone();
         let pid = match result {
             Ok(pid) => pid,
@@ -376,7 +363,7 @@ impl Server {
     /// Logs the children whose setup failed (they exit with status 127 and are reaped as
     /// usual).
     fn log_setup_failures(&mut self) {
-        for failure in self.spawner.take_failures() {
+        for failure in self.spawner.collect() {
             let id = self
                 .sessions
                 .service_of(failure.pid)
@@ -475,7 +462,7 @@ impl Server {
                 "service {id}: listening on {} running={}{}",
                 active.listener.local,
                 self.sessions.running(id),
-                if active.plan.launch.filter.is_some() {
+                if active.plan.launch.program.filter.is_some() {
                     " policy=yes"
                 } else {
                     " policy=no"

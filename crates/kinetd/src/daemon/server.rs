@@ -327,7 +327,7 @@ impl Server {
         let pid = match result {
             Ok(pid) => pid,
             Err(err) => {
-                let text = format!("service {}: cannot create a process: {err}", log.id);
+                let text = format!("service {}: {err}", log.id);
                 self.launch_error(&text);
                 self.refuse(index, FailReason::Fork, peer.map(|p| p.ip()));
                 return;

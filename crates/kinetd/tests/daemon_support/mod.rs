@@ -240,12 +240,14 @@ impl Drop for Daemon {
     }
 }
 
+/// Sends signal `name` (TERM, HUP, ...) with the shell's built-in `kill`, which every
+/// system has (procps's /usr/bin/kill is not always installed).
 pub fn signal(pid: u32, name: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(pid.to_string())
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!("kill -{name} {pid}"))
         .status()
-        .expect("kill runs");
+        .expect("sh runs");
     assert!(status.success(), "kill -{name} {pid} failed");
 }
 

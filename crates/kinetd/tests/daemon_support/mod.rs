@@ -1,6 +1,7 @@
 //! Shared by the daemon_* tests: a temporary directory, a free port, the real kinetd
 //! binary started on a configuration, and waiting on its logs.
 
+// Each test binary includes this module and uses only some of its helpers.
 #![allow(dead_code)]
 
 use std::fs;

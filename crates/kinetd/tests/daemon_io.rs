@@ -300,3 +300,60 @@ fn listen_backlog_holds_a_burst_of_256_connections() {
     }
     wait_for_count(&log, "EXIT: burst status=0", 256);
 }
+
+#[test]
+fn nodelay_and_keepalive_flags_reach_the_challenges_socket() {
+    let dir = TempDir::new("sockflags");
+    let probe = probe(&dir);
+    let log = dir.join("svc.log");
+    let (flagged, plain) = (free_port(), free_port());
+    let config = format!(
+        "{}{}",
+        service(
+            "flagged",
+            flagged,
+            &probe,
+            &log,
+            "    flags = REUSE NODELAY KEEPALIVE"
+        ),
+        service("plain", plain, &probe, &log, "")
+    );
+    let _daemon = Daemon::start(&dir, &config, &[]);
+
+    let out = exchange(flagged, b"");
+    assert_eq!(probe_value(&out, "nodelay"), "1", "{out}");
+    assert_eq!(probe_value(&out, "keepalive"), "1", "{out}");
+    let out = exchange(plain, b"");
+    assert_eq!(probe_value(&out, "nodelay"), "0", "{out}");
+    assert_eq!(probe_value(&out, "keepalive"), "0", "{out}");
+}
+
+#[test]
+fn ipv4_flag_and_v6only_choose_the_address_family() {
+    let dir = TempDir::new("family");
+    let chal = dir.script("hi.sh", "echo hi");
+    let log = dir.join("svc.log");
+    let (v4, v6) = (free_port(), free_port());
+    let unbound = |name: &str, port: u16, extra: &str| {
+        service(name, port, &chal, &log, extra).replace("    bind = 127.0.0.1\n", "")
+    };
+    let config = format!(
+        "{}{}",
+        unbound("v4", v4, "    flags = IPv4"),
+        unbound("v6", v6, "    flags = IPv6\n    v6only = yes")
+    );
+    let _daemon = Daemon::start(&dir, &config, &[]);
+
+    assert_eq!(exchange(v4, b""), "hi\n");
+    assert!(
+        TcpStream::connect(("::1", v4)).is_err(),
+        "IPv4 flag: no IPv6 socket"
+    );
+    let mut stream = TcpStream::connect(("::1", v6)).expect("this test needs IPv6 on ::1");
+    stream.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_all(&mut stream), "hi\n");
+    assert!(
+        TcpStream::connect(("127.0.0.1", v6)).is_err(),
+        "v6only = yes: no IPv4 clients"
+    );
+}

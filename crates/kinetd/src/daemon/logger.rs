@@ -4,7 +4,7 @@
 //! `write(2)` on a file opened with O_APPEND, so lines from services sharing a file never
 //! interleave, and nothing is buffered that a crash could lose.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -83,6 +83,8 @@ pub struct Logger {
     min_level: Level,
     pid: u32,
     files: HashMap<PathBuf, LogFile>,
+    /// Files that could not be written; reported once, retried after a reload.
+    broken: HashSet<PathBuf>,
     syslog: Option<UnixDatagram>,
     /// The syslog daemon's socket.
     syslog_path: PathBuf,
@@ -97,6 +99,7 @@ impl Logger {
             min_level: if debug { Level::Debug } else { Level::Notice },
             pid: std::process::id(),
             files: HashMap::new(),
+            broken: HashSet::new(),
             syslog: None,
             syslog_path: PathBuf::from("/dev/log"),
             clock: (i64::MIN, String::new()),
@@ -161,14 +164,19 @@ impl Logger {
         match sink {
             ServiceSink::None => {}
             ServiceSink::File { path, hard_limit } => {
+                if self.broken.contains(path) {
+                    return;
+                }
                 let line = format!("{}: {body}\n", self.now());
-                match self.append(path, line.as_bytes(), *hard_limit) {
-                    Ok(true) => {}
-                    Ok(false) => {}
-                    Err(err) => {
-                        let text = format!("cannot write to log file {}: {err}", path.display());
-                        self.daemon(Level::Error, &text);
-                    }
+                if let Err(err) = self.append(path, line.as_bytes(), *hard_limit) {
+                    // Once, not once per connection: clients must not be able to flood
+                    // the daemon log through a broken service log.
+                    self.broken.insert(path.clone());
+                    let text = format!(
+                        "cannot write to log file {}: {err}; retrying after the next reload",
+                        path.display()
+                    );
+                    self.daemon(Level::Error, &text);
                 }
             }
             ServiceSink::Syslog { facility, level } => self.send_syslog(facility | level, body),
@@ -178,6 +186,7 @@ impl Logger {
     /// Closes every log file, so that the next line reopens it (log rotation on reload).
     pub fn reopen(&mut self) {
         self.files.clear();
+        self.broken.clear();
         self.syslog = None;
     }
 
@@ -330,6 +339,29 @@ mod tests {
         let second = String::from_utf8_lossy(&buf[..n]).into_owned();
         assert!(second.starts_with("<27>"), "daemon.err is 3*8+3: {second}");
         assert!(second.ends_with("]: ERROR: something failed"), "{second}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unwritable_service_log_is_reported_once() {
+        let dir = std::env::temp_dir().join(format!("kinetd-logger-broken-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let daemon_log = dir.join("daemon.log");
+        let _ = std::fs::remove_file(&daemon_log);
+        let mut logger = Logger::new(DaemonSink::File(daemon_log.clone()), false);
+        let sink = ServiceSink::File {
+            path: dir.join("no-such-dir").join("svc.log"),
+            hard_limit: None,
+        };
+        for _ in 0..5 {
+            logger.service(&sink, "START: a");
+        }
+        let text = std::fs::read_to_string(&daemon_log).unwrap();
+        assert_eq!(
+            text.matches("cannot write to log file").count(),
+            1,
+            "{text}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

@@ -106,8 +106,9 @@ enum Stop {
     LeaveSessions,
 }
 
+/// What the signals read in one turn ask for.
 #[derive(Default)]
-struct Pending {
+struct Requests {
     child: bool,
     reload: bool,
     dump: bool,
@@ -198,8 +199,8 @@ impl Server {
         Ok(None)
     }
 
-    fn read_signals(&mut self) -> io::Result<Pending> {
-        let mut pending = Pending::default();
+    fn read_signals(&mut self) -> io::Result<Requests> {
+        let mut pending = Requests::default();
         while let Some(signal) = self.signals.read()? {
             match signal {
                 libc::SIGCHLD => pending.child = true,
@@ -327,7 +328,7 @@ impl Server {
         let pid = match result {
             Ok(pid) => pid,
             Err(err) => {
-                let text = format!("service {}: cannot create a process: {err}", log.id);
+                let text = format!("service {}: {err}", log.id);
                 self.launch_error(&text);
                 self.refuse(index, FailReason::Fork, peer.map(|p| p.ip()));
                 return;

@@ -55,11 +55,9 @@ impl LaunchPlan {
     pub fn env_for(&self, peer: Option<SocketAddr>) -> CStringArray {
         let mut env = self.env.clone();
         if let Some(peer) = peer {
-            let host = super::sessions::canonical(peer.ip());
-            // An IPv4 client of a dual-stack socket is shown as xinetd shows it.
-            let host = if peer.is_ipv6() { peer.ip() } else { host };
+            // A client of a dual-stack socket shows as ::ffff:a.b.c.d, as under xinetd.
             for (name, value) in [
-                ("REMOTE_HOST", host.to_string()),
+                ("REMOTE_HOST", peer.ip().to_string()),
                 ("REMOTE_PORT", peer.port().to_string()),
             ] {
                 if let Ok(var) = CString::new(format!("{name}={value}")) {

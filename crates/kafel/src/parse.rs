@@ -568,7 +568,8 @@ impl Parser<'_> {
         if !self.depth_reported {
             self.depth_reported = true;
             let message = format!(
-                "expression too deep: more than {MAX_EXPR_DEPTH} levels (split long chains of alternatives into several rules for the same syscall)"
+                "expression too deep: more than {MAX_EXPR_DEPTH} levels (split long chains of \
+                 alternatives into several rules for the same syscall)"
             );
             self.error_at(at, message);
         }
@@ -579,7 +580,8 @@ impl Parser<'_> {
         self.nesting += 1;
         if self.nesting > MAX_NESTING {
             let message = format!(
-                "expression nested too deeply (more than {MAX_NESTING} levels of parentheses or '!')"
+                "expression nested too deeply (more than {MAX_NESTING} levels of parentheses \
+                 or '!')"
             );
             self.error_at(at, message);
             self.depth_reported = true;

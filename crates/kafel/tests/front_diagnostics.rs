@@ -101,8 +101,8 @@ fn keywords_cannot_be_names() {
 
 #[test]
 fn an_empty_file_has_no_statement() {
-    let expect = "1:1: expected a policy statement (an action block, USE, POLICY, DEFAULT or #define), \
-         found end of file";
+    let expect = "1:1: expected a policy statement (an action block, USE, POLICY, DEFAULT or \
+                  #define), found end of file";
     assert_eq!(messages(""), [expect]);
     assert_eq!(
         messages("// only\n/* comments */\n"),
@@ -225,7 +225,8 @@ fn undefined_names_say_what_was_looked_for() {
         ),
         [
             "1:9: unknown syscall `nosuch` on x86_64",
-            "1:24: undefined identifier `nosuch`: not a constant or an argument of `read` on x86_64",
+            "1:24: undefined identifier `nosuch`: not a constant or an argument of `read` on \
+             x86_64",
             "1:48: undefined identifier `fd`: not a constant or a declared argument",
             "1:72: undefined identifier `fd`: a syscall given by number has no argument names; \
              declare them, as in SYSCALL[n](a, b)",

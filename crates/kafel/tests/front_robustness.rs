@@ -115,7 +115,9 @@ proptest! {
     }
 
     #[test]
-    fn token_soup_never_panics(pieces in prop::collection::vec(prop::sample::select(PIECES), 0..80)) {
+    fn token_soup_never_panics(
+        pieces in prop::collection::vec(prop::sample::select(PIECES), 0..80)
+    ) {
         let text: String = pieces.join(" ");
         check(&text, &loader());
         let glued: String = pieces.concat();

@@ -370,6 +370,25 @@ fn expressions_deeper_than_two_hundred_levels_are_refused_once() {
     );
     assert_eq!(
         messages(&parens),
-        ["1:216: expression nested too deeply (more than 200 levels of parentheses or '!')"]
+        ["1:216: expression nested too deeply (more than 200 levels of parentheses)"]
     );
+}
+
+#[test]
+fn two_hundred_nested_nots_exceed_the_depth_limit_as_in_kafel() {
+    let nots = |n: usize| format!("ALLOW {{ read {{ {}fd == 1 }} }}", "!".repeat(n));
+    let source = SourceFile::new("p", nots(199));
+    assert!(kafel::resolve(&source, &[Arch::X86_64], &MemLoader::new()).is_ok());
+    let refused = messages(&nots(200));
+    assert_eq!(refused.len(), 1);
+    assert!(refused[0].contains("expression too deep"), "{refused:?}");
+
+    // Parentheses do not count towards the depth, so `!(` pairs count once each.
+    let pairs = format!(
+        "ALLOW {{ read {{ {}fd == 1{} }} }}",
+        "!(".repeat(150),
+        ")".repeat(150)
+    );
+    let source = SourceFile::new("p", pairs);
+    assert!(kafel::resolve(&source, &[Arch::X86_64], &MemLoader::new()).is_ok());
 }

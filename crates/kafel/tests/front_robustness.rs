@@ -141,6 +141,8 @@ fn deep_nesting_is_refused_without_exhausting_the_stack() {
     for text in [
         format!("ALLOW {{ read {{ {}fd == 1 }} }}", "!".repeat(n)),
         format!("ALLOW {{ read {{ {}fd == 1 }} }}", "(".repeat(n)),
+        format!("ALLOW {{ read {{ {}fd == 1 }} }}", "!(".repeat(n)),
+        format!("ALLOW {{ read {{ {}fd == 1 }} }}", "((fd) | ".repeat(n)),
         format!("ALLOW {{ read {{ fd == {}1 }} }}", "(".repeat(n)),
         format!("ALLOW {{ read {{ {} }} }}", vec!["fd == 1"; n].join(" || ")),
         format!("ALLOW {{ read {{ fd == {} }} }}", vec!["1"; n].join(" | ")),

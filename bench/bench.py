@@ -241,7 +241,26 @@ def summarize(cells, key, service, concurrency, target):
     return statistics.median(r[key] for r in results) if results else float("nan")
 
 
-def report(args, cells, bursts, names):
+def machine():
+    """One line saying when and where the figures were taken."""
+    model = "unknown CPU"
+    with open("/proc/cpuinfo") as f:
+        for line in f:
+            if line.startswith("model name"):
+                model = line.split(":", 1)[1].strip()
+                break
+    return (f"{time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}, {os.cpu_count()} x "
+            f"{model}, Linux {os.uname().release}")
+
+
+def load_average():
+    with open("/proc/loadavg") as f:
+        return f.read().split()[0]
+
+
+def report(args, cells, bursts, names, header):
+    print(header)
+    print()
     print("| service | conc | server | conn/s | p50 ms | p99 ms | CPU µs/conn | RSS MiB | errors |")
     print("|---|---:|---|---:|---:|---:|---:|---:|---:|")
     for service in SERVICES:
@@ -313,6 +332,7 @@ def main():
                         help="seconds between runs, for exited sessions to be reaped")
     args = parser.parse_args()
 
+    load_before = load_average()
     starters = {"kinetd": start_kinetd, "xinetd": start_xinetd, "bare": start_bare}
     names = args.targets.split(",")
     targets = []
@@ -330,7 +350,9 @@ def main():
         if target.log and target.log.exists():
             starts = target.log.read_text().count("START:")
             print(f"{target.name}: {starts} START lines in its service log", file=sys.stderr)
-    report(args, cells, bursts, names)
+    header = (f"{machine()}; load average {load_before} before, {load_average()} after; "
+              f"{args.rounds} rounds of {args.seconds:g} s per cell")
+    report(args, cells, bursts, names, header)
 
 
 if __name__ == "__main__":

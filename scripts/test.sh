@@ -15,7 +15,7 @@ fi
 # pwntools, for the exploit tests (crates/kinetd/tests/exploit_*.rs), in a virtualenv of
 # the repository's own so that the system's Python stays untouched. Checking the import
 # first keeps a second run fast.
-if ! .venv/bin/python3 -c 'import pwn' >/dev/null 2>&1; then
+if ! .venv/bin/python3 -c 'import pwnlib.tubes.remote, pwnlib.elf' >/dev/null 2>&1; then
     python3 -m venv .venv
     .venv/bin/pip install -q --disable-pip-version-check \
         -r crates/kinetd/tests/exploit/requirements.txt

@@ -103,8 +103,9 @@ pub(crate) fn attach(
     true
 }
 
-/// Warns when the server is an ELF binary for an architecture the filter does not
-/// cover: its syscalls would all be refused.
+/// Warns when the server — or, behind the `chroot` wrapper most CTF images use, the
+/// challenge it runs — is an ELF program for an architecture the filter does not cover:
+/// every syscall it makes would be refused.
 fn check_server_arch(
     service: &Service,
     draft: &Draft,
@@ -112,22 +113,24 @@ fn check_server_arch(
     files: &dyn Files,
     sink: &mut Sink,
 ) {
-    let Some(server) = &service.server else {
-        return;
-    };
-    let Ok(head) = files.read_head(server, 20) else {
-        return;
-    };
-    let Some(arch) = elf_arch(&head) else { return };
-    if !arches.contains(&arch) {
+    for program in launched_programs(service) {
+        let Ok(head) = files.read_head(&program, 20) else {
+            continue;
+        };
+        let Some(arch) = elf_arch(&head) else {
+            continue;
+        };
+        if arches.contains(&arch) {
+            continue;
+        }
         let compiled: Vec<&str> = arches.iter().map(|a| a.name()).collect();
         sink.warning(
             draft.at("kafel_arch", service),
             format!(
-                "service {}: server '{}' is an {} program but the policy is compiled for {} \
-                 only; add kafel_arch = {} {}",
+                "service {}: '{}' is an {} program but the policy is compiled for {} only; \
+                 add kafel_arch = {} {}",
                 service.name,
-                server.display(),
+                program.display(),
                 arch.name(),
                 compiled.join(" "),
                 compiled.join(" "),
@@ -135,6 +138,37 @@ fn check_server_arch(
             ),
         );
     }
+}
+
+/// The server, and when it is coreutils' `chroot`, the program it runs inside the new
+/// root (`chroot [--userspec=U:G] NEWROOT COMMAND`, with COMMAND found from `/`).
+fn launched_programs(service: &Service) -> Vec<PathBuf> {
+    let Some(server) = &service.server else {
+        return Vec::new();
+    };
+    let mut programs = vec![server.clone()];
+    if server.file_name().is_none_or(|name| name != "chroot") {
+        return programs;
+    }
+    let mut operands: Vec<&str> = Vec::new();
+    let mut args = service.argv.iter().skip(1).map(String::as_str);
+    while let Some(arg) = args.next() {
+        match arg {
+            "--userspec" | "--groups" => {
+                args.next();
+            }
+            "--" => {
+                operands.extend(args.by_ref());
+            }
+            option if option.starts_with('-') && operands.is_empty() => {}
+            operand => operands.push(operand),
+        }
+    }
+    if let [root, command, ..] = operands[..] {
+        let inside = command.trim_start_matches("./").trim_start_matches('/');
+        programs.push(Path::new(root).join(inside));
+    }
+    programs
 }
 
 /// The architecture of an ELF header, if it is one kinetd knows.

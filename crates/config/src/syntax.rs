@@ -93,10 +93,31 @@ pub(crate) fn parse(path: &std::path::Path, text: &[u8], sink: &mut Sink) -> Vec
         if trimmed.is_empty() || trimmed.starts_with('#') {
             continue;
         }
-        parser.line(trimmed, location, sink);
+        let line = strip_brace_comment(trimmed, &location, sink);
+        parser.line(line, location, sink);
     }
     parser.finish(path, sink);
     parser.items
+}
+
+/// `{ # comment` and `} # comment`: the brace the organizer meant, with a note. xinetd
+/// rejects the first ("missing '{'") and reads the second as an attribute, losing the
+/// entry and the one after it (observed).
+fn strip_brace_comment<'a>(line: &'a str, location: &Location, sink: &mut Sink) -> &'a str {
+    for brace in ["{", "}"] {
+        let Some(rest) = line.strip_prefix(brace) else {
+            continue;
+        };
+        if !rest.trim_start_matches(is_blank).starts_with('#') {
+            continue;
+        }
+        sink.note(
+            location,
+            format!("comment after '{brace}' ignored (xinetd rejects the entry for it)"),
+        );
+        return brace;
+    }
+    line
 }
 
 fn is_blank(c: char) -> bool {

@@ -476,3 +476,30 @@ fn a_configuration_without_enabled_services_is_warned_about() {
     assert_eq!(diagnostics(&config), ["0: warning: no service is enabled"]);
     assert!(config.every_service_starts(), "nothing fails to start");
 }
+
+#[test]
+fn a_comment_after_a_brace_is_ignored_with_a_note() {
+    // Observed: xinetd reports "missing '{'" for `{ # open`, and reads `} # end` as an
+    // attribute ("Bad operator for attribute: }"), losing that service and the next.
+    let text = format!(
+        "{}{}",
+        service_text("a", 9001, "")
+            .replacen("\n{\n", "\n{ # open\n", 1)
+            .replace("\n}\n", "\n} # end\n"),
+        service_text("b", 9002, "")
+    );
+    let config = load(&text);
+    assert!(
+        config.services.iter().all(|s| s.is_enabled()),
+        "{:?}",
+        diagnostics(&config)
+    );
+    assert_eq!(config.services.len(), 2);
+    assert_eq!(
+        diagnostics(&config),
+        [
+            "2: note: comment after '{' ignored (xinetd rejects the entry for it)",
+            "10: note: comment after '}' ignored (xinetd rejects the entry for it)",
+        ]
+    );
+}

@@ -217,3 +217,53 @@ fn an_i386_server_under_an_x86_64_only_policy_is_warned_about() {
         );
     }
 }
+
+#[test]
+fn the_challenge_behind_a_chroot_wrapper_is_checked_too() {
+    let mut files = machine();
+    files
+        .add("/srv/pwn.policy", POLICY)
+        .add("/srv/common.policy", COMMON);
+    files.add_executable("/usr/sbin/chroot", elf(62, 2));
+    files.add_executable("/home/ctf/helloworld", elf(3, 1));
+    let conf = |args: &str, arches: &str| {
+        service_text(
+            "chal",
+            9999,
+            &format!("kafel_rule = /srv/pwn.policy\n{arches}"),
+        )
+        .replace("/srv/chal", "/usr/sbin/chroot")
+        .replace("\n}\n", &format!("\nserver_args = {args}\n}}\n"))
+    };
+    for (args, arches, warned) in [
+        ("--userspec=1000:1000 /home/ctf ./helloworld", "", true),
+        ("--userspec 1000:1000 /home/ctf /helloworld", "", true),
+        (
+            "--userspec=1000:1000 /home/ctf ./helloworld",
+            "kafel_arch = x86_64 i386",
+            false,
+        ),
+        ("/home/ctf", "", false),
+    ] {
+        files.add(MAIN, conf(args, arches));
+        let config = load_with(&files, Path::new(MAIN));
+        assert!(
+            config.services[0].is_enabled(),
+            "{:?}",
+            diagnostics(&config)
+        );
+        let warning = config
+            .diagnostics
+            .iter()
+            .find(|d| d.severity == Severity::Warning);
+        match warning {
+            Some(w) if warned => assert!(
+                w.message
+                    .contains("'/home/ctf/helloworld' is an i386 program"),
+                "{args}: {w}"
+            ),
+            None if !warned => {}
+            other => panic!("{args} {arches}: unexpected {other:?}"),
+        }
+    }
+}

@@ -181,6 +181,12 @@ const CASES: &[Case] = &[
         kinetd_starts: false,
     },
     Case {
+        name: "a comment after the closing brace: xinetd loses the service",
+        make: |t| t.replace("\n}\n", "\n} # end of probe\n"),
+        xinetd_starts: false,
+        kinetd_starts: true,
+    },
+    Case {
         name: "a bad value in defaults: xinetd exits (with status 0), kinetd refuses to start",
         make: |t| format!("defaults\n{{\n\tinstances = abc\n}}\n{t}"),
         xinetd_starts: false,

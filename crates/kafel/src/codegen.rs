@@ -64,7 +64,7 @@ const GAP_WEIGHT: f64 = 0.1;
 
 /// Above this many ranges the optimal tree is too costly to compute (its cost grows with
 /// the square of the count) and a weight-balanced one is built instead.
-const MAX_OPTIMAL_RANGES: usize = 1024;
+const MAX_OPTIMAL_RANGES: usize = 512;
 
 /// Compiles `policy` to a seccomp filter.
 pub fn generate(policy: &Policy) -> Result<Program, Error> {

@@ -55,11 +55,16 @@ enum Cmd {
         #[arg(long, value_name = "ARCH", value_parser = parse_arch)]
         syscall_arch: Option<Arch>,
         /// The syscall, by name or number.
-        #[arg(long, value_name = "NAME|NUMBER")]
+        #[arg(long, value_name = "NAME|NUMBER", allow_negative_numbers = true)]
         syscall: String,
         /// An argument value (decimal, 0x hex, 0o octal or 0b binary; negative wraps),
         /// up to six in order; missing ones are 0.
-        #[arg(long = "arg", value_name = "VALUE", value_parser = parse_value)]
+        #[arg(
+            long = "arg",
+            value_name = "VALUE",
+            value_parser = parse_value,
+            allow_negative_numbers = true
+        )]
         args: Vec<u64>,
     },
     /// List a raw filter (8-byte sock_filter records) as readable instructions.

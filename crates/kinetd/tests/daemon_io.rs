@@ -258,3 +258,102 @@ fn ipv6_clients_reach_a_dual_stack_service() {
     let text = wait_for_count(&log, "EXIT: dual", 2);
     assert!(text.contains("from=::ffff:127.0.0.1"), "{text}");
 }
+
+#[test]
+fn listen_backlog_holds_a_burst_of_256_connections() {
+    let somaxconn: u32 = std::fs::read_to_string("/proc/sys/net/core/somaxconn")
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(
+        somaxconn >= 256,
+        "net.core.somaxconn is {somaxconn}; this test needs at least 256"
+    );
+    let dir = TempDir::new("burst");
+    let port = free_port();
+    let chal = dir.script("hi.sh", "echo hi");
+    let log = dir.join("svc.log");
+    let daemon = Daemon::start(&dir, &service("burst", port, &chal, &log, ""), &[]);
+
+    // While the daemon is stopped, every connection waits in the accept queue. With
+    // xinetd's backlog of 64 the 66th SYN would be dropped and its connect would wait
+    // a second for the retransmission.
+    daemon.signal("STOP");
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    let mut streams = Vec::new();
+    for i in 0..256 {
+        let started = std::time::Instant::now();
+        let stream = TcpStream::connect_timeout(&addr, std::time::Duration::from_millis(900));
+        let elapsed = started.elapsed();
+        let stream = stream.unwrap_or_else(|err| {
+            daemon.signal("CONT");
+            panic!("connection {i} did not complete at once ({elapsed:?}): {err}")
+        });
+        streams.push(stream);
+    }
+    daemon.signal("CONT");
+
+    for mut stream in streams {
+        stream.set_read_timeout(Some(PATIENCE)).unwrap();
+        assert_eq!(read_all(&mut stream), "hi\n");
+    }
+    wait_for_count(&log, "EXIT: burst status=0", 256);
+}
+
+#[test]
+fn nodelay_and_keepalive_flags_reach_the_challenges_socket() {
+    let dir = TempDir::new("sockflags");
+    let probe = probe(&dir);
+    let log = dir.join("svc.log");
+    let (flagged, plain) = (free_port(), free_port());
+    let config = format!(
+        "{}{}",
+        service(
+            "flagged",
+            flagged,
+            &probe,
+            &log,
+            "    flags = REUSE NODELAY KEEPALIVE"
+        ),
+        service("plain", plain, &probe, &log, "")
+    );
+    let _daemon = Daemon::start(&dir, &config, &[]);
+
+    let out = exchange(flagged, b"");
+    assert_eq!(probe_value(&out, "nodelay"), "1", "{out}");
+    assert_eq!(probe_value(&out, "keepalive"), "1", "{out}");
+    let out = exchange(plain, b"");
+    assert_eq!(probe_value(&out, "nodelay"), "0", "{out}");
+    assert_eq!(probe_value(&out, "keepalive"), "0", "{out}");
+}
+
+#[test]
+fn ipv4_flag_and_v6only_choose_the_address_family() {
+    let dir = TempDir::new("family");
+    let chal = dir.script("hi.sh", "echo hi");
+    let log = dir.join("svc.log");
+    let (v4, v6) = (free_port(), free_port());
+    let unbound = |name: &str, port: u16, extra: &str| {
+        service(name, port, &chal, &log, extra).replace("    bind = 127.0.0.1\n", "")
+    };
+    let config = format!(
+        "{}{}",
+        unbound("v4", v4, "    flags = IPv4"),
+        unbound("v6", v6, "    flags = IPv6\n    v6only = yes")
+    );
+    let _daemon = Daemon::start(&dir, &config, &[]);
+
+    assert_eq!(exchange(v4, b""), "hi\n");
+    assert!(
+        TcpStream::connect(("::1", v4)).is_err(),
+        "IPv4 flag: no IPv6 socket"
+    );
+    let mut stream = TcpStream::connect(("::1", v6)).expect("this test needs IPv6 on ::1");
+    stream.shutdown(Shutdown::Write).unwrap();
+    assert_eq!(read_all(&mut stream), "hi\n");
+    assert!(
+        TcpStream::connect(("127.0.0.1", v6)).is_err(),
+        "v6only = yes: no IPv4 clients"
+    );
+}

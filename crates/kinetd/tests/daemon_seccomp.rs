@@ -179,3 +179,22 @@ fn policy_that_does_not_compile_keeps_its_port_closed_and_others_serve() {
         "{text}"
     );
 }
+
+#[test]
+fn reload_recompiles_a_changed_policy_for_new_connections() {
+    let dir = TempDir::new("repolicy");
+    let port = free_port();
+    let chal = compile_c(&dir, "uname", UNAME_CHALLENGE, &[]);
+    let policy = dir.write("p.policy", "KILL_PROCESS { ptrace }\nDEFAULT ALLOW\n");
+    let log = dir.join("svc.log");
+    let extra = format!("    kafel_rule = {}", policy.display());
+    let config = service("repolicy", port, &chal, &log, &extra);
+    let daemon = Daemon::start(&dir, &config, &[]);
+    assert_eq!(exchange(port, b""), "before\nafter\n");
+
+    std::fs::write(&policy, NO_UNAME).unwrap();
+    daemon.signal("HUP");
+    daemon.wait_for_log("readjusting service repolicy");
+    assert_eq!(exchange(port, b""), "before\n", "the new policy applies");
+    wait_for_file(&log, "EXIT: repolicy signal=31");
+}

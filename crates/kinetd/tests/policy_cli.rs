@@ -121,6 +121,8 @@ fn eval_prints_the_action_for_names_numbers_and_arguments() {
     assert_eq!(eval(&["--syscall", "1", "--arg", "0x100000001"]), "ALLOW");
     assert_eq!(eval(&["--syscall", "getpid"]), "KILL_THREAD");
     assert_eq!(eval(&["--syscall", "0x40000000"]), "KILL_THREAD");
+    assert_eq!(eval(&["--syscall", "-1"]), "KILL_THREAD");
+    assert_eq!(eval(&["--syscall", "write", "--arg", "-1"]), "ERRNO(13)");
     assert_eq!(
         eval(&["--syscall-arch", "i386", "--syscall", "3"]),
         "KILL_PROCESS"

@@ -4,8 +4,9 @@
 //! with `-m32`, for i386, makes one syscall given on its command line. It runs under
 //! `kinetd policy run`, which installs the real compiled filter; `kinetd policy eval`
 //! says what the interpreter decides for the same call. For every call the two must
-//! agree: `ALLOW` lets the call through, `ERRNO(n)` makes it fail with errno n, and
-//! `KILL_*` ends the probe with SIGSYS.
+//! agree: `ALLOW` and `LOG` let the call through, `ERRNO(n)` makes it fail with errno n,
+//! `TRAP(n)` raises SIGSYS with n in `si_errno`, `TRACE` with no tracer fails with ENOSYS,
+//! and `KILL_*` ends the probe by SIGSYS.
 //!
 //! Needs gcc with 32-bit support (Debian's gcc-multilib, which scripts/test.sh installs)
 //! and a kernel with seccomp filters. Without them these tests fail, saying why.
@@ -96,6 +97,7 @@ fn interpreted(policy: &Path, arches: &[&str], call_arch: &str, call: &Call) -> 
 #[derive(Debug, PartialEq, Eq)]
 enum Kernel {
     Returned { ret: i64, errno: i32 },
+    Trapped(i32),
     Killed(i32),
 }
 
@@ -113,6 +115,9 @@ fn under_kernel(policy: &Path, arches: &[&str], bits: Bits, call: &Call) -> Kern
         .unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
+    if let Some(data) = stdout.lines().find_map(|l| l.strip_prefix("trap=")) {
+        return Kernel::Trapped(data.parse().unwrap());
+    }
     if let Some(line) = stdout.lines().find(|l| l.starts_with("ret=")) {
         let mut fields = line.split(' ').map(|f| f.split('=').nth(1).unwrap());
         let ret = fields.next().unwrap().parse().unwrap();
@@ -156,7 +161,10 @@ fn agree(policy: &Path, arches: &[&str], bits: Bits, call: &Call, expected: &str
     );
     let kernel = under_kernel(policy, arches, bits, call);
     let agrees = match (verdict.as_str(), &kernel) {
-        ("ALLOW", Kernel::Returned { ret, .. }) => *ret != -1,
+        ("ALLOW" | "LOG", Kernel::Returned { ret, .. }) => *ret != -1,
+        (v, Kernel::Trapped(data)) if v.starts_with("TRAP(") => v == format!("TRAP({data})"),
+        // With no tracer attached the kernel fails the call with ENOSYS.
+        (v, Kernel::Returned { ret: -1, errno: 38 }) if v.starts_with("TRACE(") => true,
         (v, Kernel::Killed(sig)) if v.starts_with("KILL") => *sig == SIGSYS,
         (v, Kernel::Returned { ret: -1, errno }) if v.starts_with("ERRNO(") => {
             v == format!("ERRNO({errno})")
@@ -174,6 +182,9 @@ const DENY_LIST: &str = "\
 ERRNO(42) { getppid }
 KILL_PROCESS { getpgrp }
 KILL { getsid }
+LOG { getuid }
+TRAP(77) { geteuid }
+TRACE(5) { getgid }
 ERRNO(11) { getpriority { which == 0 && who == 0x1234 } }
 ERRNO(12) { lseek { offset == 0x100000000 } }
 DEFAULT ALLOW
@@ -289,7 +300,7 @@ fn kernel_agrees_on_an_allow_list() {
         "ALLOW {
             execve, brk, arch_prctl, set_tid_address, set_robust_list, rseq, prlimit64,
             readlinkat, readlink, getrandom, mprotect, mmap, munmap, newuname, newfstat,
-            newfstatat, ioctl, write, exit_group, getpid
+            newfstatat, ioctl, write, exit_group, rt_sigaction, getpid
         }
         DEFAULT KILL_PROCESS",
     );
@@ -361,4 +372,23 @@ fn program_never_runs_when_the_policy_denies_its_execve() {
     assert!(out.stdout.is_empty(), "the program ran: {:?}", out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(stderr.contains("Operation not permitted"), "{stderr}");
+}
+
+#[test]
+fn kernel_agrees_on_a_mask_check_against_executable_memory() {
+    let policy = write_policy(
+        "noexec-mem.policy",
+        "#define PROT_EXEC 4
+        ERRNO(13) { mmap { (prot & PROT_EXEC) != 0 }, mprotect { (prot & PROT_EXEC) != 0 } }
+        DEFAULT ALLOW",
+    );
+    let x86 = &["x86_64"];
+    // mmap(NULL, 4096, prot, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0)
+    let rw: &[&str] = &["0", "4096", "3", "0x22", "-1", "0"];
+    let rwx: &[&str] = &["0", "4096", "7", "0x22", "-1", "0"];
+    // PROT_EXEC in the high word only: prot is 8 bytes wide, but the mask is 4.
+    let high: &[&str] = &["0", "4096", "0x400000003", "0x22", "-1", "0"];
+    agree(&policy, x86, Bits::B64, &call("mmap", 9, rw), "ALLOW");
+    agree(&policy, x86, Bits::B64, &call("mmap", 9, rwx), "ERRNO(13)");
+    agree(&policy, x86, Bits::B64, &call("mmap", 9, high), "ALLOW");
 }

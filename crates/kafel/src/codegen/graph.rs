@@ -294,3 +294,64 @@ impl Layout<'_> {
         self.placed.insert(id, at);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_load_of_the_word_already_in_a_is_dropped() {
+        let mut g = Graph::default();
+        let (yes, no) = (g.ret(1), g.ret(2));
+        let second = g.jump(BPF_JEQ, 7, yes, no);
+        let second = g.load(SECCOMP_DATA_ARGS, second);
+        let first = g.jump(BPF_JEQ, 3, yes, second);
+        let root = g.load(SECCOMP_DATA_ARGS, first);
+        let (g, root) = simplify(&g, root);
+        let loads = emit(&g, root)
+            .iter()
+            .filter(|i| i.code == BPF_LD | BPF_W | BPF_ABS)
+            .count();
+        assert_eq!(loads, 1);
+    }
+
+    #[test]
+    fn a_statement_right_before_a_return_is_dead() {
+        let mut g = Graph::default();
+        let ret = g.ret(5);
+        let root = g.load(SECCOMP_DATA_NR, ret);
+        let (g, root) = simplify(&g, root);
+        assert_eq!(emit(&g, root), vec![Instruction::stmt(BPF_RET | BPF_K, 5)]);
+    }
+
+    #[test]
+    fn far_targets_get_a_repeated_return_or_a_trampoline() {
+        // A chain of 300 jumps, leaving either for one shared check at the end or for a
+        // return.
+        let mut g = Graph::default();
+        let (yes, no) = (g.ret(1), g.ret(2));
+        let shared = g.jump(BPF_JSET, 0x10, yes, no);
+        let shared = g.load(SECCOMP_DATA_ARGS, shared);
+        let mut node = no;
+        for k in 0..300 {
+            let target = if k % 2 == 0 { shared } else { yes };
+            node = g.jump(BPF_JEQ, k, target, node);
+        }
+        let insns = emit(&g, node);
+        let trampolines = insns.iter().filter(|i| i.code == BPF_JMP | BPF_JA).count();
+        assert!(
+            trampolines >= 1,
+            "no trampoline in {} instructions",
+            insns.len()
+        );
+        let copies = insns
+            .iter()
+            .filter(|i| *i == &Instruction::stmt(BPF_RET | BPF_K, 1));
+        assert!(copies.count() >= 2, "the far return was not repeated");
+        for (at, insn) in insns.iter().enumerate() {
+            if insn.code & 0x07 == BPF_JMP && insn.code != BPF_JMP | BPF_JA {
+                assert!(at + 1 + usize::from(insn.jt.max(insn.jf)) < insns.len());
+            }
+        }
+    }
+}

@@ -4,7 +4,7 @@
 //! `write(2)` on a file opened with O_APPEND, so lines from services sharing a file never
 //! interleave, and nothing is buffered that a crash could lose.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
 use std::io::{self, Write};
 use std::os::unix::fs::OpenOptionsExt;
@@ -83,7 +83,11 @@ pub struct Logger {
     min_level: Level,
     pid: u32,
     files: HashMap<PathBuf, LogFile>,
+    /// Files that could not be written; reported once, retried after a reload.
+    broken: HashSet<PathBuf>,
     syslog: Option<UnixDatagram>,
+    /// The syslog daemon's socket.
+    syslog_path: PathBuf,
     /// The timestamp text of the last second formatted; most lines share it.
     clock: (i64, String),
 }
@@ -95,9 +99,18 @@ impl Logger {
             min_level: if debug { Level::Debug } else { Level::Notice },
             pid: std::process::id(),
             files: HashMap::new(),
+            broken: HashSet::new(),
             syslog: None,
+            syslog_path: PathBuf::from("/dev/log"),
             clock: (i64::MIN, String::new()),
         }
+    }
+
+    /// Sends syslog lines to another socket than /dev/log.
+    #[cfg(test)]
+    fn with_syslog_path(mut self, path: &Path) -> Logger {
+        self.syslog_path = path.to_owned();
+        self
     }
 
     /// To be called after daemonizing: the pid in daemon lines changes.
@@ -151,14 +164,19 @@ impl Logger {
         match sink {
             ServiceSink::None => {}
             ServiceSink::File { path, hard_limit } => {
+                if self.broken.contains(path) {
+                    return;
+                }
                 let line = format!("{}: {body}\n", self.now());
-                match self.append(path, line.as_bytes(), *hard_limit) {
-                    Ok(true) => {}
-                    Ok(false) => {}
-                    Err(err) => {
-                        let text = format!("cannot write to log file {}: {err}", path.display());
-                        self.daemon(Level::Error, &text);
-                    }
+                if let Err(err) = self.append(path, line.as_bytes(), *hard_limit) {
+                    // Once, not once per connection: clients must not be able to flood
+                    // the daemon log through a broken service log.
+                    self.broken.insert(path.clone());
+                    let text = format!(
+                        "cannot write to log file {}: {err}; retrying after the next reload",
+                        path.display()
+                    );
+                    self.daemon(Level::Error, &text);
                 }
             }
             ServiceSink::Syslog { facility, level } => self.send_syslog(facility | level, body),
@@ -168,6 +186,7 @@ impl Logger {
     /// Closes every log file, so that the next line reopens it (log rotation on reload).
     pub fn reopen(&mut self) {
         self.files.clear();
+        self.broken.clear();
         self.syslog = None;
     }
 
@@ -229,7 +248,7 @@ impl Logger {
         for _ in 0..2 {
             if self.syslog.is_none() {
                 self.syslog = UnixDatagram::unbound()
-                    .and_then(|s| s.connect("/dev/log").map(|()| s))
+                    .and_then(|s| s.connect(&self.syslog_path).map(|()| s))
                     .ok();
             }
             let Some(socket) = &self.syslog else {
@@ -286,6 +305,63 @@ mod tests {
         }
         let size = std::fs::metadata(&path).unwrap().len();
         assert!(size <= 60 && size > 0, "size {size}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn syslog_lines_carry_priority_tag_and_pid() {
+        let dir = std::env::temp_dir().join(format!("kinetd-syslog-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let path = dir.join("log.sock");
+        let _ = std::fs::remove_file(&path);
+        let server = UnixDatagram::bind(&path).unwrap();
+        let daemon = syslog_facility("daemon").unwrap();
+        let mut logger =
+            Logger::new(DaemonSink::Syslog { facility: daemon }, false).with_syslog_path(&path);
+        let local0 = syslog_facility("local0").unwrap();
+        let sink = ServiceSink::Syslog {
+            facility: local0,
+            level: 6,
+        };
+        logger.service(&sink, "START: svc pid=7");
+        logger.daemon(Level::Error, "something failed");
+
+        let mut buf = [0u8; 512];
+        let n = server.recv(&mut buf).unwrap();
+        let first = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert!(first.starts_with("<134>"), "local0.info is 16*8+6: {first}");
+        let pid = std::process::id();
+        assert!(
+            first.ends_with(&format!(" kinetd[{pid}]: START: svc pid=7")),
+            "{first}"
+        );
+        let n = server.recv(&mut buf).unwrap();
+        let second = String::from_utf8_lossy(&buf[..n]).into_owned();
+        assert!(second.starts_with("<27>"), "daemon.err is 3*8+3: {second}");
+        assert!(second.ends_with("]: ERROR: something failed"), "{second}");
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn unwritable_service_log_is_reported_once() {
+        let dir = std::env::temp_dir().join(format!("kinetd-logger-broken-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let daemon_log = dir.join("daemon.log");
+        let _ = std::fs::remove_file(&daemon_log);
+        let mut logger = Logger::new(DaemonSink::File(daemon_log.clone()), false);
+        let sink = ServiceSink::File {
+            path: dir.join("no-such-dir").join("svc.log"),
+            hard_limit: None,
+        };
+        for _ in 0..5 {
+            logger.service(&sink, "START: a");
+        }
+        let text = std::fs::read_to_string(&daemon_log).unwrap();
+        assert_eq!(
+            text.matches("cannot write to log file").count(),
+            1,
+            "{text}"
+        );
         std::fs::remove_dir_all(&dir).unwrap();
     }
 

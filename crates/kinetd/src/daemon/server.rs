@@ -25,7 +25,7 @@ use super::sessions::{Session, Sessions};
 use crate::sys::poll::{PollFd, poll};
 use crate::sys::process::{self, ExitStatus};
 use crate::sys::signals::{self, SignalFd};
-use crate::sys::spawn::{ChildSetup, SpawnError, Spawner};
+use crate::sys::spawn::Spawner;
 
 /// Connections accepted from one listener before the loop looks at signals again.
 const ACCEPT_BATCH: usize = 64;
@@ -106,8 +106,9 @@ enum Stop {
     LeaveSessions,
 }
 
+/// What the signals read in one turn ask for.
 #[derive(Default)]
-struct Pending {
+struct Requests {
     child: bool,
     reload: bool,
     dump: bool,
@@ -143,6 +144,8 @@ impl Server {
     fn turn(&mut self) -> io::Result<Option<Stop>> {
         let now = Instant::now();
         let mut fds = vec![PollFd::readable(self.signals.as_raw_fd())];
+        fds.extend(self.spawner.pending_fds().map(PollFd::readable));
+        let first_listener = fds.len();
         let mut polled = Vec::with_capacity(self.services.len());
         let mut timeout: Option<Duration> = None;
         for (index, active) in self.services.iter_mut().enumerate() {
@@ -163,6 +166,9 @@ impl Server {
         let timeout_ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32 + 1);
         poll(&mut fds, timeout_ms)?;
 
+        if fds[1..first_listener].iter().any(PollFd::is_ready) {
+            self.log_setup_failures();
+        }
         if fds[0].is_ready() {
             let pending = self.read_signals()?;
             if pending.child {
@@ -185,7 +191,7 @@ impl Server {
             }
         }
 
-        for (fd, index) in fds[1..].iter().zip(polled) {
+        for (fd, index) in fds[first_listener..].iter().zip(polled) {
             if fd.is_ready() {
                 self.serve(index);
             }
@@ -193,8 +199,8 @@ impl Server {
         Ok(None)
     }
 
-    fn read_signals(&mut self) -> io::Result<Pending> {
-        let mut pending = Pending::default();
+    fn read_signals(&mut self) -> io::Result<Requests> {
+        let mut pending = Requests::default();
         while let Some(signal) = self.signals.read()? {
             match signal {
                 libc::SIGCHLD => pending.child = true,
@@ -316,35 +322,16 @@ impl Server {
     /// Starts the service's server on `stdio` and records the session.
     fn launch(&mut self, index: usize, stdio: RawFd, peer: Option<SocketAddr>, holds: bool) {
         let plan = &self.services[index].plan;
-        let launch = &plan.launch;
-        let envp = launch.env_for(peer);
-        let setup = ChildSetup {
-            program: &launch.program,
-            argv: &launch.argv,
-            envp: &envp,
-            stdio,
-            rlimits: &launch.rlimits,
-            umask: launch.umask,
-            priority: launch.priority,
-            credentials: launch.credentials.as_ref(),
-            filter: launch.filter.as_ref(),
-        };
-        let result = self.spawner.spawn(&setup);
+        let envp = plan.launch.env_for(peer);
+        let result = self.spawner.spawn(&plan.launch.program, envp, stdio);
         let log = plan.log.clone();
         let pid = match result {
             Ok(pid) => pid,
-            Err(SpawnError::Clone { errno }) => {
-                let err = io::Error::from_raw_os_error(errno);
-                self.launch_error(&format!(
-                    "service {}: cannot create a process: {err}",
-                    log.id
-                ));
+            Err(err) => {
+                let text = format!("service {}: {err}", log.id);
+                self.launch_error(&text);
                 self.refuse(index, FailReason::Fork, peer.map(|p| p.ip()));
                 return;
-            }
-            Err(err @ SpawnError::Setup { pid, .. }) => {
-                self.launch_error(&format!("service {}: server not started: {err}", log.id));
-                pid
             }
         };
         let from = peer.map(|p| p.ip());
@@ -374,8 +361,24 @@ impl Server {
         }
     }
 
+    /// Logs the children whose setup failed (they exit with status 127 and are reaped as
+    /// usual).
+    fn log_setup_failures(&mut self) {
+        for failure in self.spawner.collect() {
+            let id = self
+                .sessions
+                .service_of(failure.pid)
+                .unwrap_or("?")
+                .to_owned();
+            self.launch_error(&format!("service {id}: server not started: {failure}"));
+        }
+    }
+
     /// Reaps every child that has ended and writes their EXIT lines.
     pub fn reap(&mut self) {
+        // A failed child reports before it exits: log that first, while its session
+        // still names its service.
+        self.log_setup_failures();
         loop {
             let (pid, status) = match process::reap_one() {
                 Ok(Some(reaped)) => reaped,
@@ -460,7 +463,7 @@ impl Server {
                 "service {id}: listening on {} running={}{}",
                 active.listener.local,
                 self.sessions.running(id),
-                if active.plan.launch.filter.is_some() {
+                if active.plan.launch.program.filter.is_some() {
                     " policy=yes"
                 } else {
                     " policy=no"

@@ -16,7 +16,7 @@ use super::admission::Rules;
 use super::listener::{Kind, ListenSpec};
 use super::logger::ServiceSink;
 use crate::sys::seccomp::PreparedFilter;
-use crate::sys::spawn::{CStringArray, Credentials, Rlimit};
+use crate::sys::spawn::{CStringArray, Credentials, Program, Rlimit};
 
 /// The PATH a challenge gets when the daemon has none.
 const DEFAULT_PATH: &str = "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin";
@@ -44,15 +44,10 @@ pub struct Banners {
 /// The launch path's inputs that do not depend on the connection.
 #[derive(Debug)]
 pub struct LaunchPlan {
-    pub program: CString,
-    pub argv: CStringArray,
+    /// Shared with the children that are still setting up, which read it.
+    pub program: Rc<Program>,
     /// The environment without REMOTE_HOST and REMOTE_PORT.
     pub env: Vec<CString>,
-    pub rlimits: Vec<Rlimit>,
-    pub umask: Option<libc::mode_t>,
-    pub priority: Option<i32>,
-    pub credentials: Option<Credentials>,
-    pub filter: Option<PreparedFilter>,
 }
 
 impl LaunchPlan {
@@ -60,11 +55,9 @@ impl LaunchPlan {
     pub fn env_for(&self, peer: Option<SocketAddr>) -> CStringArray {
         let mut env = self.env.clone();
         if let Some(peer) = peer {
-            let host = super::sessions::canonical(peer.ip());
-            // An IPv4 client of a dual-stack socket is shown as xinetd shows it.
-            let host = if peer.is_ipv6() { peer.ip() } else { host };
+            // A client of a dual-stack socket shows as ::ffff:a.b.c.d, as under xinetd.
             for (name, value) in [
-                ("REMOTE_HOST", host.to_string()),
+                ("REMOTE_HOST", peer.ip().to_string()),
                 ("REMOTE_PORT", peer.port().to_string()),
             ] {
                 if let Ok(var) = CString::new(format!("{name}={value}")) {
@@ -154,8 +147,8 @@ impl ServicePlan {
             }
         };
 
-        let launch = LaunchPlan {
-            program: path_cstring(server).map_err(error)?,
+        let program = Program {
+            path: path_cstring(server).map_err(error)?,
             argv: CStringArray::new(
                 service
                     .argv
@@ -164,7 +157,6 @@ impl ServicePlan {
                     .collect::<Result<_, _>>()
                     .map_err(error)?,
             ),
-            env: environment(service, context).map_err(error)?,
             rlimits: rlimits(service),
             umask: service.umask.map(|mask| mask as libc::mode_t),
             priority: service
@@ -178,6 +170,10 @@ impl ServicePlan {
                 groups: context.root.then(|| c.supplementary_gids.clone()),
             }),
             filter,
+        };
+        let launch = LaunchPlan {
+            program: Rc::new(program),
+            env: environment(service, context).map_err(error)?,
         };
 
         let mut warnings = Vec::new();

@@ -77,6 +77,11 @@ impl Sessions {
         Some(session)
     }
 
+    /// The service id of a running session.
+    pub fn service_of(&self, pid: u32) -> Option<&str> {
+        self.by_pid.get(&pid).map(|s| s.log.id.as_str())
+    }
+
     pub fn total(&self) -> usize {
         self.by_pid.len()
     }

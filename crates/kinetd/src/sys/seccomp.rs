@@ -117,6 +117,18 @@ impl PreparedFilter {
         Ok(PreparedFilter { insns })
     }
 
+    /// The `sock_fprog` that `seccomp(SECCOMP_SET_MODE_FILTER)` takes, for a caller that
+    /// makes that system call itself: the launcher's child shares the daemon's memory and
+    /// may not use the C library's wrappers, which write `errno` (see `sys::spawn`).
+    /// It points into `self` and is valid while `self` lives.
+    pub fn fprog(&self) -> libc::sock_fprog {
+        libc::sock_fprog {
+            // `new` refused anything over MAX_INSNS (4096), so the length fits a u16.
+            len: self.insns.len() as u16,
+            filter: self.insns.as_ptr().cast_mut(),
+        }
+    }
+
     /// Installs the filter on the calling thread, which is what a single-threaded child
     /// between fork and exec is.
     ///

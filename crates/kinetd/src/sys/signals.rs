@@ -2,8 +2,7 @@
 //!
 //! The daemon installs no signal handler. The signals it acts on are blocked and read
 //! from a signalfd in the event loop, so reaping, reloading and shutting down all happen
-//! in ordinary code, and a child that shares the daemon's memory for a moment (see
-//! `spawn`) can never run a handler of the daemon's.
+//! in ordinary code.
 
 use std::ffi::c_int;
 use std::io;

@@ -1,37 +1,49 @@
-//! Starting a challenge process: the child's setup between fork and exec.
+//! Starting a challenge process: the child's setup between clone and exec.
 //!
-//! The child is created with `clone(CLONE_VM | CLONE_VFORK)` on a stack of its own, the
-//! way `posix_spawn` does it, not with `fork`. A fork copies the daemon's page tables on
-//! every connection, which costs more the bigger the daemon grows; a child that shares the
-//! daemon's memory costs the same whatever the daemon's size, and the daemon is suspended
-//! until the child has called `execve` or exited, so the two never run at once.
+//! How the child is created decides the daemon's cost per connection. Three ways were
+//! measured on two busy cores (no-libc service, concurrency 8):
+//! - `fork` copies the daemon's page tables and then takes a copy-on-write fault for
+//!   every page the daemon touches until the child has exec'd: about 110 µs of daemon
+//!   CPU per connection.
+//! - `vfork` (`clone(CLONE_VM | CLONE_VFORK)`, as `posix_spawn` does it) costs a few µs,
+//!   but the daemon waits until the child has called `execve`, and the child's `setsid`
+//!   moves it into a new scheduler autogroup, which waits for a time slice whenever
+//!   other programs keep the CPUs busy: a few milliseconds per connection, about 400
+//!   connections a second.
+//! - `clone(CLONE_VM)` without CLONE_VFORK, used here: nothing is copied and the daemon
+//!   goes back to its loop at once, while the child sets itself up on a stack of its own.
 //!
-//! Sharing memory is what makes the rules strict. The child:
-//! - runs only on its own stack, reads the [`ChildSetup`] that the parent built before the
-//!   clone, and writes nothing of the parent's but `errno` (the parent is suspended and
-//!   reads `errno` only after its own next system call);
-//! - makes only raw system calls: no allocation, no locks, no formatting, no panics;
-//! - sets its ids with raw `setgroups`/`setgid`/`setuid` system calls, because glibc's
-//!   wrappers would try to change the ids of every thread of the "process" they believe
-//!   they are in, which is the daemon's;
-//! - reports a failed step as (step, errno) on a close-on-exec pipe and `_exit`s.
+//! The child shares the daemon's memory while the daemon keeps running, so:
+//! - everything it reads is in a [`Pending`] record the daemon keeps, unchanged, until
+//!   the child is gone from that memory (it has exec'd or exited);
+//! - it writes only to its own stack;
+//! - it makes raw system calls only ([`raw`]), never a C library wrapper: a wrapper that
+//!   fails writes `errno`, and `errno` is the daemon's thread-local variable, which the
+//!   daemon reads at the same moment;
+//! - it allocates nothing, takes no lock, formats nothing and cannot panic.
 //!
-//! Because the parent stays suspended until the exec or the exit, it reads the report
-//! without waiting right after `clone` returns: either the report is there, or the exec
-//! happened (and the write end closed in the child with it).
+//! Each child has a close-on-exec pipe to the daemon. A failed step writes (step, errno)
+//! on it before `_exit`; end of file means the child has left the shared memory — at
+//! `execve` or at exit the kernel releases the memory before it closes the descriptors —
+//! so the daemon then frees the record and reuses the stack.
 
-use std::ffi::{CStr, CString, c_char, c_int, c_void};
+use std::collections::HashMap;
+use std::ffi::{CString, c_char, c_int, c_void};
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::ptr;
+use std::rc::Rc;
 
-use super::seccomp::{InstallStep, PreparedFilter};
+use super::raw;
+use super::seccomp::PreparedFilter;
 use super::signals::KernelSigaction;
 
-/// The child's stack. The setup below needs a few hundred bytes; the rest is a margin for
-/// what the C library's wrappers use.
-const STACK_SIZE: usize = 256 * 1024;
+/// The child's stack. The setup needs well under a KiB; the rest is margin.
+const STACK_SIZE: usize = 64 * 1024;
+
+/// Stacks kept for reuse once their child is gone.
+const SPARE_STACKS: usize = 64;
 
 /// Exit status of a child whose setup failed. Its cause is in the report, not here.
 pub const SETUP_FAILED_STATUS: i32 = 127;
@@ -99,7 +111,7 @@ impl Step {
     }
 }
 
-/// A NULL-terminated array of C strings (`argv`, `envp`), built before the clone.
+/// A NULL-terminated array of C strings (`argv`, `envp`).
 #[derive(Debug)]
 pub struct CStringArray {
     /// Owns the strings `pointers` points into; never read otherwise.
@@ -127,7 +139,7 @@ impl CStringArray {
     }
 }
 
-/// The ids the child takes on, resolved before the clone.
+/// The ids the child takes on, resolved when the configuration loads.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Credentials {
     pub uid: libc::uid_t,
@@ -145,325 +157,424 @@ pub struct Rlimit {
     pub value: libc::rlim_t,
 }
 
-/// Everything the child needs, built by the parent before the clone.
+/// What a service's children run, the same for every connection.
 #[derive(Debug)]
-pub struct ChildSetup<'a> {
-    pub program: &'a CStr,
-    pub argv: &'a CStringArray,
-    pub envp: &'a CStringArray,
-    /// The descriptor that becomes 0, 1 and 2: the connection, or for `wait = yes`
-    /// services the listening socket.
-    pub stdio: RawFd,
-    pub rlimits: &'a [Rlimit],
+pub struct Program {
+    pub path: CString,
+    pub argv: CStringArray,
+    pub rlimits: Vec<Rlimit>,
     pub umask: Option<libc::mode_t>,
     /// The absolute nice value to set.
     pub priority: Option<c_int>,
-    pub credentials: Option<&'a Credentials>,
-    pub filter: Option<&'a PreparedFilter>,
+    pub credentials: Option<Credentials>,
+    pub filter: Option<PreparedFilter>,
 }
 
-/// Why no challenge process runs.
+/// `clone` failed: no process was created.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SpawnError {
-    /// `clone` itself failed (no process was created).
-    Clone { errno: i32 },
-    /// The child was created but a setup step failed; it exits with
-    /// [`SETUP_FAILED_STATUS`] and must still be reaped.
-    Setup { pid: u32, step: Step, errno: i32 },
+pub struct SpawnError {
+    pub errno: i32,
 }
 
 impl fmt::Display for SpawnError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match *self {
-            SpawnError::Clone { errno } => {
-                write!(f, "clone failed: {}", io::Error::from_raw_os_error(errno))
-            }
-            SpawnError::Setup { pid, step, errno } => write!(
-                f,
-                "child {pid}: {} failed: {}",
-                step.name(),
-                io::Error::from_raw_os_error(errno)
-            ),
-        }
+        let cause = io::Error::from_raw_os_error(self.errno);
+        write!(f, "cannot create a process: {cause}")
     }
 }
 
 impl std::error::Error for SpawnError {}
 
-/// Creates challenge processes. Holds the child stack and the report pipe, both reused:
-/// the parent is suspended while a child uses them, so only one child ever does.
-#[derive(Debug)]
-pub struct Spawner {
-    stack: Stack,
-    report_read: OwnedFd,
-    report_write: OwnedFd,
-    /// Signals whose disposition is not the default in the daemon. Ignored ones would
-    /// survive `execve`; handled ones must not run in a child that shares our memory.
-    reset_signals: Vec<c_int>,
+/// A child whose setup failed; it exits with [`SETUP_FAILED_STATUS`] and never runs the
+/// program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SetupFailure {
+    pub pid: u32,
+    pub step: Step,
+    pub errno: i32,
 }
 
-/// What the child reads through the clone argument.
-struct ChildContext<'a> {
-    setup: &'a ChildSetup<'a>,
+impl fmt::Display for SetupFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "child {}: {} failed: {}",
+            self.pid,
+            self.step.name(),
+            io::Error::from_raw_os_error(self.errno)
+        )
+    }
+}
+
+/// Everything one child reads, kept by the daemon until the child has left its memory.
+#[derive(Debug)]
+struct ChildContext {
+    program: Rc<Program>,
+    envp: CStringArray,
+    stdio: RawFd,
+    /// The write end of this child's pipe.
     report_fd: RawFd,
-    reset_signals: &'a [c_int],
+    reset_signals: Rc<[c_int]>,
+}
+
+/// A child between clone and exec.
+#[derive(Debug)]
+struct Pending {
+    pid: u32,
+    /// The read end of its pipe.
+    pipe: OwnedFd,
+    stack: Stack,
+    /// Boxed so that its address, which the child holds, never changes.
+    context: Box<ChildContext>,
+    failure: Option<SetupFailure>,
+}
+
+/// Creates challenge processes and watches them until they have exec'd.
+#[derive(Debug)]
+pub struct Spawner {
+    /// Signals whose disposition is not the default in the daemon. Ignored ones would
+    /// survive `execve`; handled ones must not run in the child.
+    reset_signals: Rc<[c_int]>,
+    pending: HashMap<RawFd, Pending>,
+    spare_stacks: Vec<Stack>,
 }
 
 impl Spawner {
     pub fn new() -> io::Result<Spawner> {
+        Ok(Spawner {
+            reset_signals: super::signals::non_default_dispositions().into(),
+            pending: HashMap::new(),
+            spare_stacks: Vec::new(),
+        })
+    }
+
+    /// Starts `program` in a new process with `stdio` as its descriptors 0, 1 and 2, and
+    /// returns its pid. `stdio` may be closed as soon as this returns (the child has its
+    /// own copy). A setup step that fails is reported by [`Spawner::collect`].
+    pub fn spawn(
+        &mut self,
+        program: &Rc<Program>,
+        envp: CStringArray,
+        stdio: RawFd,
+    ) -> Result<u32, SpawnError> {
         let mut fds = [0; 2];
         // SAFETY: `fds` has room for the two descriptors pipe2 writes.
         let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) };
         if rc != 0 {
-            return Err(io::Error::last_os_error());
-        }
-        // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
-        let (report_read, report_write) =
-            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
-        Ok(Spawner {
-            stack: Stack::new()?,
-            report_read,
-            report_write,
-            reset_signals: super::signals::non_default_dispositions(),
-        })
-    }
-
-    /// Starts `setup.program` in a new process and returns its pid once it has called
-    /// `execve`.
-    pub fn spawn(&mut self, setup: &ChildSetup<'_>) -> Result<u32, SpawnError> {
-        let context = ChildContext {
-            setup,
-            report_fd: self.report_write.as_raw_fd(),
-            reset_signals: &self.reset_signals,
-        };
-        // SAFETY: the stack is ours and used by this child alone (CLONE_VFORK suspends us
-        // until it has exec'd or exited, so no other child can be on it). `context` lives
-        // on our stack until clone returns, which is after the child is done reading it.
-        // `child_main` follows the rules in the module documentation.
-        let pid = unsafe {
-            libc::clone(
-                child_main,
-                self.stack.top(),
-                libc::CLONE_VM | libc::CLONE_VFORK | libc::SIGCHLD,
-                &context as *const ChildContext<'_> as *mut c_void,
-            )
-        };
-        if pid < 0 {
-            return Err(SpawnError::Clone {
+            return Err(SpawnError {
                 errno: last_errno(),
             });
         }
-        let pid = pid as u32;
+        // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
+        let (pipe, report) =
+            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
+        let stack = match self.spare_stacks.pop() {
+            Some(stack) => stack,
+            None => Stack::new().map_err(|err| SpawnError {
+                errno: err.raw_os_error().unwrap_or(libc::ENOMEM),
+            })?,
+        };
+        let context = Box::new(ChildContext {
+            program: program.clone(),
+            envp,
+            stdio,
+            report_fd: report.as_raw_fd(),
+            reset_signals: self.reset_signals.clone(),
+        });
 
-        match self.read_report() {
-            Some((step, errno)) => Err(SpawnError::Setup { pid, step, errno }),
-            None => Ok(pid),
-        }
-    }
-
-    /// The report of the child that just ran, if it failed.
-    fn read_report(&self) -> Option<(Step, i32)> {
-        let mut buf = [0u8; 8];
-        // SAFETY: reads at most 8 bytes into `buf`; the pipe is non-blocking.
-        let n = unsafe {
-            libc::read(
-                self.report_read.as_raw_fd(),
-                buf.as_mut_ptr().cast(),
-                buf.len(),
+        // SAFETY: the child runs `child_main` on `stack`, which no other child uses, and
+        // reads only `context`; both stay untouched in `self.pending` until its pipe
+        // reports that it has left our memory. `child_main` follows the rules in the
+        // module documentation and never returns.
+        let pid = unsafe {
+            libc::clone(
+                child_main,
+                stack.top(),
+                libc::CLONE_VM | libc::SIGCHLD,
+                ptr::from_ref::<ChildContext>(&*context).cast_mut().cast(),
             )
         };
-        if n != 8 {
-            return None;
+        if pid < 0 {
+            let errno = last_errno();
+            self.spare_stacks.push(stack);
+            return Err(SpawnError { errno });
         }
-        let code = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
-        let errno = i32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]);
-        Some((Step::from_code(code).unwrap_or(Step::Execve), errno))
+        // Only the child may hold the write end, so that end of file means it is gone.
+        drop(report);
+
+        let pid = pid as u32;
+        let pending = Pending {
+            pid,
+            pipe,
+            stack,
+            context,
+            failure: None,
+        };
+        self.pending.insert(pending.pipe.as_raw_fd(), pending);
+        Ok(pid)
+    }
+
+    /// The descriptors to poll: one per child that has not exec'd yet.
+    pub fn pending_fds(&self) -> impl Iterator<Item = RawFd> + '_ {
+        self.pending.keys().copied()
+    }
+
+    /// Reads every pending child's pipe without waiting; returns the failures of the
+    /// children that are gone (they exit with status 127) and frees what they used.
+    pub fn collect(&mut self) -> Vec<SetupFailure> {
+        let mut gone = Vec::new();
+        for (&fd, pending) in &mut self.pending {
+            loop {
+                let mut buf = [0u8; 8];
+                // SAFETY: reads at most 8 bytes into `buf`; the pipe is non-blocking.
+                let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
+                if n == 8 {
+                    let code = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
+                    let errno = i32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]);
+                    pending.failure = Some(SetupFailure {
+                        pid: pending.pid,
+                        step: Step::from_code(code).unwrap_or(Step::Execve),
+                        errno,
+                    });
+                    continue;
+                }
+                if n == 0 {
+                    gone.push(fd);
+                }
+                break;
+            }
+        }
+        let mut failures = Vec::new();
+        for fd in gone {
+            let Some(pending) = self.pending.remove(&fd) else {
+                continue;
+            };
+            failures.extend(pending.failure);
+            if self.spare_stacks.len() < SPARE_STACKS {
+                self.spare_stacks.push(pending.stack);
+            }
+        }
+        failures
     }
 }
 
-/// The child's entry point, on the child stack.
+impl Drop for Spawner {
+    fn drop(&mut self) {
+        // A child still setting up runs on its stack and reads its context: never unmap
+        // or free them under it. Only happens when the daemon exits right after a clone.
+        for (_, pending) in self.pending.drain() {
+            std::mem::forget(pending.stack);
+            std::mem::forget(pending.context);
+        }
+    }
+}
+
+/// The child's entry point, on its own stack.
 extern "C" fn child_main(arg: *mut c_void) -> c_int {
-    // SAFETY: `arg` is the `ChildContext` that `Spawner::spawn` passed to clone; the
-    // parent keeps it alive and unchanged until we exec or exit.
-    let context = unsafe { &*(arg as *const ChildContext<'_>) };
+    // SAFETY: `arg` is the boxed `ChildContext` that `Spawner::spawn` passed to clone;
+    // the daemon keeps it, unchanged, until this process has exec'd or exited.
+    let context = unsafe { &*arg.cast::<ChildContext>() };
     let Err((step, errno)) = run_steps(context);
     report(context.report_fd, step, errno);
-    // SAFETY: _exit ends this process without running anything of the parent's (no
-    // atexit handlers, no stdio flushing).
-    unsafe { libc::_exit(SETUP_FAILED_STATUS) }
+    // SAFETY: exit_group ends this process; nothing of the daemon's runs (no atexit
+    // handlers, no stdio flushing).
+    unsafe { raw::syscall1(libc::SYS_exit_group, SETUP_FAILED_STATUS as usize) };
+    // exit_group does not return.
+    0
 }
 
 /// The setup, in order. Returns only when a step failed: success ends in `execve`.
-fn run_steps(context: &ChildContext<'_>) -> Result<std::convert::Infallible, (Step, i32)> {
-    let setup = context.setup;
+fn run_steps(context: &ChildContext) -> Result<std::convert::Infallible, (Step, i32)> {
+    let program = &*context.program;
 
-    // Default dispositions first, so that no handler of the daemon's can run in a process
-    // that shares its memory once signals are unblocked, and so that ignored signals
-    // (Rust ignores SIGPIPE) are not inherited by the challenge through execve.
-    // The raw call reaches the C library's reserved signals too.
+    // Default dispositions first, so that no handler of the Rust runtime's runs in the
+    // child once signals are unblocked, and so that ignored signals (Rust ignores
+    // SIGPIPE) are not inherited by the challenge through execve.
     let default = KernelSigaction::default();
-    for &signal in context.reset_signals {
+    for &signal in context.reset_signals.iter() {
         // SAFETY: `default` (SIG_DFL, no flags, empty mask) has the kernel's layout and
         // lives across the call; the old disposition is not asked for.
         check(Step::SignalDispositions, unsafe {
-            libc::syscall(
+            raw::syscall4(
                 libc::SYS_rt_sigaction,
-                signal,
-                &default as *const KernelSigaction,
-                ptr::null_mut::<KernelSigaction>(),
-                8usize,
+                signal as usize,
+                ptr::from_ref(&default) as usize,
+                0,
+                8,
             )
         })?;
     }
 
     // Empty signal mask: the daemon blocks the signals it reads through its signalfd, and
-    // a blocked mask survives execve. The raw call also unblocks the C library's own.
+    // a blocked mask survives execve.
     let empty: u64 = 0;
     // SAFETY: `empty` is a kernel sigset of the size passed; no old mask is asked for.
     check(Step::SignalMask, unsafe {
-        libc::syscall(
+        raw::syscall4(
             libc::SYS_rt_sigprocmask,
-            libc::SIG_SETMASK,
-            &empty as *const u64,
-            ptr::null_mut::<u64>(),
-            std::mem::size_of::<u64>(),
+            libc::SIG_SETMASK as usize,
+            ptr::from_ref(&empty) as usize,
+            0,
+            8,
         )
     })?;
 
-    // The socket on stdin, stdout and stderr. dup2 clears close-on-exec on the copies.
-    for target in 0..3 {
-        let rc = if setup.stdio == target {
-            // SAFETY: clears FD_CLOEXEC on a descriptor we hold.
-            unsafe { libc::fcntl(target, libc::F_SETFD, 0) }
-        } else {
-            // SAFETY: both are descriptors of this process; dup2 touches no memory.
-            unsafe { libc::dup2(setup.stdio, target) }
-        };
-        check(Step::Stdio, rc)?;
+    // The socket on stdin, stdout and stderr. dup2 clears close-on-exec on the copies;
+    // the daemon keeps 0, 1 and 2 open, so the socket is never one of them.
+    for target in 0..3usize {
+        // SAFETY: both are descriptors of this process; dup2 touches no memory.
+        check(Step::Stdio, unsafe {
+            raw::syscall2(libc::SYS_dup2, context.stdio as usize, target)
+        })?;
     }
 
     // Every other descriptor closed, whatever RLIMIT_NOFILE is (the kernel walks only the
     // open ones). The report pipe stays open until execve closes it.
-    let report = context.report_fd as libc::c_uint;
+    let report = context.report_fd as usize;
     if report > 3 {
-        check(Step::CloseFds, close_range(3, report - 1))?;
+        // SAFETY: closes descriptors of this process only.
+        check(Step::CloseFds, unsafe {
+            raw::syscall3(libc::SYS_close_range, 3, report - 1, 0)
+        })?;
     }
-    check(Step::CloseFds, close_range(report + 1, libc::c_uint::MAX))?;
+    // SAFETY: as above.
+    check(Step::CloseFds, unsafe {
+        raw::syscall3(libc::SYS_close_range, report + 1, u32::MAX as usize, 0)
+    })?;
 
     // The challenge starts in "/", as under xinetd, never in the daemon's directory.
     // SAFETY: the path is a static NUL-terminated string.
-    check(Step::Chdir, unsafe { libc::chdir(c"/".as_ptr()) })?;
+    check(Step::Chdir, unsafe {
+        raw::syscall1(libc::SYS_chdir, c"/".as_ptr() as usize)
+    })?;
 
     // A session of its own: no controlling terminal, and its pid is the process group id,
     // so the daemon can end the challenge and everything it started with one killpg.
     // SAFETY: setsid takes no arguments.
-    check(Step::Setsid, unsafe { libc::setsid() })?;
+    check(Step::Setsid, unsafe { raw::syscall1(libc::SYS_setsid, 0) })?;
 
     // Resource limits while still privileged, since raising a hard limit needs root.
-    for limit in setup.rlimits {
+    for limit in &program.rlimits {
         let value = libc::rlimit {
             rlim_cur: limit.value,
             rlim_max: limit.value,
         };
-        // SAFETY: `value` is a valid rlimit.
+        // SAFETY: `value` is a valid rlimit that lives across the call.
         check(Step::Rlimit, unsafe {
-            libc::setrlimit(limit.resource, &value)
+            raw::syscall4(
+                libc::SYS_prlimit64,
+                0,
+                limit.resource as usize,
+                ptr::from_ref(&value) as usize,
+                0,
+            )
         })?;
     }
 
-    if let Some(mask) = setup.umask {
+    if let Some(mask) = program.umask {
         // SAFETY: umask cannot fail.
-        unsafe { libc::umask(mask) };
+        unsafe { raw::syscall1(libc::SYS_umask, mask as usize) };
     }
 
     // Lowering the nice value needs privileges, so this too comes before the uid change.
-    if let Some(priority) = setup.priority {
+    if let Some(priority) = program.priority {
         // SAFETY: plain integer arguments.
         check(Step::Nice, unsafe {
-            libc::setpriority(libc::PRIO_PROCESS, 0, priority)
+            raw::syscall3(
+                libc::SYS_setpriority,
+                libc::PRIO_PROCESS as usize,
+                0,
+                priority as isize as usize,
+            )
         })?;
     }
 
     // Groups, then gid, then uid: each needs the privileges that the next one drops.
-    if let Some(credentials) = setup.credentials {
+    if let Some(credentials) = &program.credentials {
         if let Some(groups) = &credentials.groups {
             // SAFETY: `groups` holds `len` gids.
             check(Step::Setgroups, unsafe {
-                libc::syscall(libc::SYS_setgroups, groups.len(), groups.as_ptr())
+                raw::syscall2(libc::SYS_setgroups, groups.len(), groups.as_ptr() as usize)
             })?;
         }
 
         // SAFETY: plain integer argument.
         check(Step::Setgid, unsafe {
-            libc::syscall(libc::SYS_setgid, credentials.gid)
+            raw::syscall1(libc::SYS_setgid, credentials.gid as usize)
         })?;
 
         // SAFETY: plain integer argument.
         check(Step::Setuid, unsafe {
-            libc::syscall(libc::SYS_setuid, credentials.uid)
+            raw::syscall1(libc::SYS_setuid, credentials.uid as usize)
         })?;
     }
 
     // no_new_privs for every challenge, filtered or not: a setuid program started by a
-    // challenge must not get back the privileges we just dropped.
+    // challenge must not get back the privileges we just dropped. A filter also needs it.
     // SAFETY: plain integer arguments.
     check(Step::NoNewPrivs, unsafe {
-        libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)
+        raw::syscall5(
+            libc::SYS_prctl,
+            libc::PR_SET_NO_NEW_PRIVS as usize,
+            1,
+            0,
+            0,
+            0,
+        )
     })?;
 
     // The filter last before execve, so that it judges the challenge and not our setup.
-    if let Some(filter) = setup.filter {
-        filter.install().map_err(|err| {
-            let step = match err.step {
-                InstallStep::NoNewPrivs => Step::NoNewPrivs,
-                InstallStep::SetFilter => Step::Seccomp,
-            };
-            (step, err.errno)
+    if let Some(filter) = &program.filter {
+        let prog = filter.fprog();
+        // SAFETY: `prog` points into `filter`, which the daemon keeps alive; the kernel
+        // copies the instructions and never writes to them.
+        check(Step::Seccomp, unsafe {
+            raw::syscall3(
+                libc::SYS_seccomp,
+                libc::SECCOMP_SET_MODE_FILTER as usize,
+                0,
+                ptr::from_ref(&prog) as usize,
+            )
         })?;
     }
 
-    // SAFETY: the program path and both arrays are NUL-terminated and were built before
-    // the clone; the parent keeps them alive until we are gone.
-    unsafe {
-        libc::execve(
-            setup.program.as_ptr(),
-            setup.argv.as_ptr(),
-            setup.envp.as_ptr(),
+    // SAFETY: the path and both arrays are NUL-terminated and kept alive by the daemon
+    // until this process is gone from its memory.
+    let rc = unsafe {
+        raw::syscall3(
+            libc::SYS_execve,
+            program.path.as_ptr() as usize,
+            program.argv.as_ptr() as usize,
+            context.envp.as_ptr() as usize,
         )
     };
-    Err((Step::Execve, last_errno()))
+    Err((Step::Execve, -rc as i32))
 }
 
-/// `close_range(first, last, 0)` as a raw system call (the C library may not have it).
-fn close_range(first: libc::c_uint, last: libc::c_uint) -> libc::c_long {
-    // SAFETY: closes descriptors of this process only; touches no memory.
-    unsafe { libc::syscall(libc::SYS_close_range, first, last, 0) }
-}
-
-/// Turns a C return value into the step's error when it is -1.
-fn check<T: Into<i64>>(step: Step, rc: T) -> Result<(), (Step, i32)> {
-    if rc.into() == -1 {
-        Err((step, last_errno()))
+/// A raw system call's result as the step's error when it failed (-4095..=-1 is -errno).
+fn check(step: Step, rc: isize) -> Result<(), (Step, i32)> {
+    if (-4095..0).contains(&rc) {
+        Err((step, -rc as i32))
     } else {
         Ok(())
     }
 }
 
-/// Writes (step, errno) to the report pipe; async-signal-safe.
+/// Writes (step, errno) to the child's pipe.
 fn report(fd: RawFd, step: Step, errno: i32) {
     let mut buf = [0u8; 8];
     buf[..4].copy_from_slice(&(step as u32).to_ne_bytes());
     buf[4..].copy_from_slice(&errno.to_ne_bytes());
-    // SAFETY: writes 8 bytes from `buf`; a pipe write this small is atomic. If it fails
-    // the parent sees no report and logs the exit status instead.
-    unsafe { libc::write(fd, buf.as_ptr().cast(), buf.len()) };
+    // SAFETY: writes 8 bytes from `buf`. If it fails the daemon sees no report and logs
+    // the exit status alone.
+    unsafe { raw::syscall3(libc::SYS_write, fd as usize, buf.as_ptr() as usize, 8) };
 }
 
 fn last_errno() -> i32 {
     io::Error::last_os_error().raw_os_error().unwrap_or(0)
 }
 
-/// The child stack: an anonymous mapping with a guard page at its low end.
+/// A child stack: an anonymous mapping with a guard page at its low end.
 #[derive(Debug)]
 struct Stack {
     base: *mut c_void,
@@ -495,7 +606,7 @@ impl Stack {
         Ok(stack)
     }
 
-    /// The initial stack pointer: stacks grow down on every architecture we build for.
+    /// The initial stack pointer: stacks grow down.
     fn top(&self) -> *mut c_void {
         // SAFETY: one past the end of the mapping, 16-byte aligned since mmap returns a
         // page-aligned base and STACK_SIZE is a multiple of the page size.
@@ -505,8 +616,8 @@ impl Stack {
 
 impl Drop for Stack {
     fn drop(&mut self) {
-        // SAFETY: unmaps exactly the mapping made in `new`; no child can be using it, as
-        // spawn returns only after the child has exec'd or exited.
+        // SAFETY: unmaps exactly the mapping made in `new`; a stack is dropped only once
+        // its child is gone (see `Spawner::drop`).
         unsafe { libc::munmap(self.base, STACK_SIZE) };
     }
 }
@@ -521,11 +632,24 @@ fn page_size() -> usize {
 mod tests {
     use std::io::Read;
     use std::os::unix::net::UnixStream;
+    use std::time::{Duration, Instant};
 
     use super::*;
 
     fn cstrings(words: &[&str]) -> CStringArray {
         CStringArray::new(words.iter().map(|w| CString::new(*w).unwrap()).collect())
+    }
+
+    fn program(path: &str, argv: &[&str]) -> Rc<Program> {
+        Rc::new(Program {
+            path: CString::new(path).unwrap(),
+            argv: cstrings(argv),
+            rlimits: Vec::new(),
+            umask: None,
+            priority: None,
+            credentials: None,
+            filter: None,
+        })
     }
 
     /// Waits for exactly this pid, so that parallel tests never reap each other's children.
@@ -537,44 +661,35 @@ mod tests {
         status
     }
 
-    fn setup<'a>(
-        argv: &'a CStringArray,
-        envp: &'a CStringArray,
-        stdio: RawFd,
-        program: &'a CStr,
-    ) -> ChildSetup<'a> {
-        ChildSetup {
-            program,
-            argv,
-            envp,
-            stdio,
-            rlimits: &[],
-            umask: None,
-            priority: None,
-            credentials: None,
-            filter: None,
+    /// Collects until no child is pending.
+    fn settle(spawner: &mut Spawner) -> Vec<SetupFailure> {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        let mut failures = Vec::new();
+        while spawner.pending_fds().next().is_some() {
+            assert!(
+                Instant::now() < deadline,
+                "a child never left the shared memory"
+            );
+            failures.extend(spawner.collect());
+            std::thread::sleep(Duration::from_millis(1));
         }
+        failures
     }
 
     #[test]
     fn child_runs_with_the_socket_on_stdio_and_only_the_given_environment() {
         let (mut ours, theirs) = UnixStream::pair().unwrap();
-        let argv = cstrings(&[
-            "sh",
-            "-c",
-            "echo \"$0 $KEY\"; echo err >&2; ls /proc/self/fd",
-        ]);
+        let script = "echo \"$0 $KEY\"; echo err >&2; ls /proc/self/fd";
+        let program = program("/bin/sh", &["sh", "-c", script]);
         let envp = cstrings(&["KEY=value", "PATH=/usr/bin:/bin"]);
         let mut spawner = Spawner::new().unwrap();
-        let pid = spawner
-            .spawn(&setup(&argv, &envp, theirs.as_raw_fd(), c"/bin/sh"))
-            .unwrap();
+        let pid = spawner.spawn(&program, envp, theirs.as_raw_fd()).unwrap();
         drop(theirs);
 
         let mut out = String::new();
         ours.read_to_string(&mut out).unwrap();
-        let status = wait_for(pid);
-        assert_eq!(status, 0);
+        assert_eq!(wait_for(pid), 0);
+        assert!(settle(&mut spawner).is_empty());
         let mut lines = out.lines();
         assert_eq!(lines.next(), Some("sh value"));
         assert_eq!(lines.next(), Some("err"));
@@ -584,42 +699,56 @@ mod tests {
     }
 
     #[test]
-    fn failed_exec_is_reported_with_its_step_and_errno() {
+    fn failed_exec_is_reported_with_its_pid_step_and_errno() {
         let (_ours, theirs) = UnixStream::pair().unwrap();
-        let argv = cstrings(&["missing"]);
-        let envp = cstrings(&[]);
+        let program = program("/nonexistent/program", &["missing"]);
         let mut spawner = Spawner::new().unwrap();
-        let err = spawner
-            .spawn(&setup(
-                &argv,
-                &envp,
-                theirs.as_raw_fd(),
-                c"/nonexistent/program",
-            ))
-            .unwrap_err();
-        let SpawnError::Setup { pid, step, errno } = err else {
-            panic!("expected a setup failure, got {err}");
+        let pid = spawner
+            .spawn(&program, cstrings(&[]), theirs.as_raw_fd())
+            .unwrap();
+        assert_eq!(wait_for(pid) >> 8, SETUP_FAILED_STATUS);
+        let expected = SetupFailure {
+            pid,
+            step: Step::Execve,
+            errno: libc::ENOENT,
         };
-        assert_eq!((step, errno), (Step::Execve, libc::ENOENT));
-        let status = wait_for(pid);
-        assert_eq!(status >> 8, SETUP_FAILED_STATUS);
+        assert_eq!(settle(&mut spawner), [expected]);
     }
 
     #[test]
     fn ignored_sigpipe_is_not_inherited() {
         let (mut ours, theirs) = UnixStream::pair().unwrap();
-        let argv = cstrings(&["sh", "-c", "grep SigIgn /proc/self/status"]);
-        let envp = cstrings(&[]);
+        let program = program("/bin/sh", &["sh", "-c", "grep SigIgn /proc/self/status"]);
         let mut spawner = Spawner::new().unwrap();
         let pid = spawner
-            .spawn(&setup(&argv, &envp, theirs.as_raw_fd(), c"/bin/sh"))
+            .spawn(&program, cstrings(&[]), theirs.as_raw_fd())
             .unwrap();
         drop(theirs);
         let mut out = String::new();
         ours.read_to_string(&mut out).unwrap();
         wait_for(pid);
+        settle(&mut spawner);
         // The shell itself ignores nothing at startup; bit 13 would be SIGPIPE.
         let mask = u64::from_str_radix(out.trim().trim_start_matches("SigIgn:").trim(), 16);
         assert_eq!(mask.unwrap() & (1 << (libc::SIGPIPE - 1)), 0, "{out}");
+    }
+
+    #[test]
+    fn stacks_are_reused_once_children_are_gone() {
+        let program = program("/bin/true", &["true"]);
+        let mut spawner = Spawner::new().unwrap();
+        for _ in 0..3 {
+            let (_ours, theirs) = UnixStream::pair().unwrap();
+            let pid = spawner
+                .spawn(&program, cstrings(&[]), theirs.as_raw_fd())
+                .unwrap();
+            wait_for(pid);
+            settle(&mut spawner);
+        }
+        assert_eq!(
+            spawner.spare_stacks.len(),
+            1,
+            "one stack served all three children"
+        );
     }
 }

@@ -1,6 +1,7 @@
 //! Shared by the daemon_* tests: a temporary directory, a free port, the real kinetd
 //! binary started on a configuration, and waiting on its logs.
 
+// Each test binary includes this module and uses only some of its helpers.
 #![allow(dead_code)]
 
 use std::fs;
@@ -240,12 +241,14 @@ impl Drop for Daemon {
     }
 }
 
+/// Sends signal `name` (TERM, HUP, ...) with the shell's built-in `kill`, which every
+/// system has (procps's /usr/bin/kill is not always installed).
 pub fn signal(pid: u32, name: &str) {
-    let status = Command::new("kill")
-        .arg(format!("-{name}"))
-        .arg(pid.to_string())
+    let status = Command::new("sh")
+        .arg("-c")
+        .arg(format!("kill -{name} {pid}"))
         .status()
-        .expect("kill runs");
+        .expect("sh runs");
     assert!(status.success(), "kill -{name} {pid} failed");
 }
 

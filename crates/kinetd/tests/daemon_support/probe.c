@@ -2,6 +2,9 @@
  * that tests can check what the daemon set up between fork and exec. */
 #define _GNU_SOURCE
 #include <dirent.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -55,6 +58,12 @@ int main(int argc, char **argv) {
     printf("cpu=%llu/%llu\n", (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
     printf("nice=%d\n", getpriority(PRIO_PROCESS, 0));
     printf("no_new_privs=%d\n", prctl(PR_GET_NO_NEW_PRIVS, 0, 0, 0, 0));
+    int on = -1, keep = -1;
+    socklen_t len = sizeof on;
+    getsockopt(0, IPPROTO_TCP, TCP_NODELAY, &on, &len);
+    len = sizeof keep;
+    getsockopt(0, SOL_SOCKET, SO_KEEPALIVE, &keep, &len);
+    printf("nodelay=%d keepalive=%d\n", on != 0, keep != 0);
     print_mask("SigIgn");
     print_mask("SigBlk");
     print_mask("Seccomp");

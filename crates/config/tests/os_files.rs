@@ -55,7 +55,9 @@ fn a_policy_linked_to_an_endless_file_rejects_its_service_only() {
     assert_eq!(enabled, ["good"], "{:?}", config.diagnostics);
     let errors = messages(&config, Severity::Error);
     assert!(
-        errors.iter().any(|m| m.contains("endless.policy") && m.contains("longer than")),
+        errors
+            .iter()
+            .any(|m| m.contains("endless.policy") && m.contains("longer than")),
         "{errors:?}"
     );
 }

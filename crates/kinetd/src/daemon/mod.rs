@@ -174,3 +174,21 @@ fn write_pidfile(path: &Path) -> std::io::Result<()> {
         .open(path)?;
     writeln!(file, "{}", std::process::id())
 }
+
+/// Why the daemon would refuse each enabled service that the configuration accepts (a
+/// `redirect`, a `dgram` service with `wait = no`, ...): the plan it builds at startup,
+/// built here for `kinetd check`, so that `check` says what the daemon does.
+pub(crate) fn refusals(config: &kinetd_config::Config) -> Vec<(String, String)> {
+    let context = DaemonContext {
+        environment: std::env::vars_os().collect(),
+        root: process::effective_uid() == 0,
+        priority: process::priority(),
+    };
+    config
+        .enabled()
+        .filter_map(|service| {
+            let err = service::ServicePlan::new(service, &context).err()?;
+            Some((service.id.clone(), err.message))
+        })
+        .collect()
+}

@@ -168,20 +168,20 @@ def start_xinetd(args, work):
     return Target("xinetd", {s: proc for s in SERVICES}, ports, log)
 
 
-def start_bare(args, work):
+def start_bare(args, work, filtered=True):
     ports = {service: free_port() for service in SERVICES}
     nobody = 65534
     procs = {
         service: subprocess.Popen(
-            [work / "bare", str(ports[service]), work / "bench.bpf", str(nobody),
-             str(nobody), work / service],
+            [work / "bare", str(ports[service]), work / "bench.bpf" if filtered else "-",
+             str(nobody), str(nobody), work / service],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=open(work / f"bare-{service}.stderr", "w"),
         )
         for service in SERVICES
     }
-    return Target("bare", procs, ports)
+    return Target("bare" if filtered else "bare-nofilter", procs, ports)
 
 
 def parse_fields(line):
@@ -320,7 +320,8 @@ def main():
                         help="directory with load, bare, nolibc, glibc, bench.policy, bench.bpf")
     parser.add_argument("--kinetd", required=True)
     parser.add_argument("--xinetd", default="/usr/sbin/xinetd")
-    parser.add_argument("--targets", default="kinetd,xinetd,bare")
+    parser.add_argument("--targets", default="kinetd,xinetd,bare",
+                        help="any of kinetd, xinetd, bare, bare-nofilter (no seccomp filter)")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=3.0, help="length of each load run")
     parser.add_argument("--max-conns", type=int, default=100_000,
@@ -333,7 +334,12 @@ def main():
     args = parser.parse_args()
 
     load_before = load_average()
-    starters = {"kinetd": start_kinetd, "xinetd": start_xinetd, "bare": start_bare}
+    starters = {
+        "kinetd": start_kinetd,
+        "xinetd": start_xinetd,
+        "bare": start_bare,
+        "bare-nofilter": lambda args, work: start_bare(args, work, filtered=False),
+    }
     names = args.targets.split(",")
     targets = []
     try:

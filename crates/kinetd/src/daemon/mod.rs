@@ -47,6 +47,10 @@ pub fn main(args: &[OsString]) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if options.help {
+        println!("{}", cli::USAGE);
+        return ExitCode::SUCCESS;
+    }
     if options.version {
         println!(
             "kinetd {} (xinetd-compatible, Kafel seccomp policies)",

@@ -21,8 +21,9 @@ use crate::span::Files;
 /// Kafel's limit on expression depth: a node may sit at most this far above its leaves.
 pub(crate) const MAX_EXPR_DEPTH: u32 = 200;
 
-/// How deeply parentheses and `!` may nest. Kafel has no separate limit (parentheses do not
-/// count towards its depth), but a recursive parser needs one to keep its stack bounded.
+/// How deeply parentheses may nest. Kafel has no such limit (parentheses do not count
+/// towards its depth), but a recursive parser needs one to keep its stack bounded. Nested
+/// `!` need none of their own: 200 of them already exceed Kafel's depth limit.
 const MAX_NESTING: u32 = 200;
 
 /// Parses the whole token list, which must end in [`Tok::Eof`].
@@ -42,6 +43,7 @@ pub(crate) fn parse(
         lexical_errors: lexical_errors.iter().copied().collect(),
         misplaced: Vec::new(),
         nesting: 0,
+        bangs: 0,
         depth_reported: false,
     };
     let file = parser.file();
@@ -72,8 +74,10 @@ struct Parser<'a> {
     /// Statements found where they are not allowed (inside a POLICY), already reported;
     /// they are still kept so their names do not cause further errors.
     misplaced: Vec<Item>,
-    /// Current nesting of parentheses and `!`.
+    /// Current nesting of parentheses.
     nesting: u32,
+    /// Current nesting of `!`.
+    bangs: u32,
     /// Whether the current filter already has a depth error.
     depth_reported: bool,
 }
@@ -524,6 +528,7 @@ impl Parser<'_> {
         }
         self.depth_reported = false;
         self.nesting = 0;
+        self.bangs = 0;
         let parsed = self.bool_expr().and_then(|expr| {
             if self.at(&Tok::RBrace) {
                 self.bump();
@@ -568,18 +573,19 @@ impl Parser<'_> {
         if !self.depth_reported {
             self.depth_reported = true;
             let message = format!(
-                "expression too deep: more than {MAX_EXPR_DEPTH} levels (split long chains of alternatives into several rules for the same syscall)"
+                "expression too deep: more than {MAX_EXPR_DEPTH} levels (split long chains of \
+                 alternatives into several rules for the same syscall)"
             );
             self.error_at(at, message);
         }
     }
 
-    /// Enters one level of parentheses or `!`, opened by token `at`.
+    /// Enters one level of parentheses, opened by token `at`.
     fn enter(&mut self, at: usize) -> PResult<()> {
         self.nesting += 1;
         if self.nesting > MAX_NESTING {
             let message = format!(
-                "expression nested too deeply (more than {MAX_NESTING} levels of parentheses or '!')"
+                "expression nested too deeply (more than {MAX_NESTING} levels of parentheses)"
             );
             self.error_at(at, message);
             self.depth_reported = true;
@@ -654,10 +660,16 @@ impl Parser<'_> {
         let start = self.pos;
         match self.peek() {
             Tok::Bang => {
-                let bang = self.bump();
-                self.enter(bang)?;
+                self.bump();
+                // The operand of the 200th nested `!` is at least 200 deep: Kafel's limit,
+                // reported before recursing any further.
+                self.bangs += 1;
+                if self.bangs >= MAX_EXPR_DEPTH {
+                    self.depth_error(start);
+                    return Err(Failed);
+                }
                 let inner = self.primary()?;
-                self.nesting -= 1;
+                self.bangs -= 1;
                 if inner.1 >= MAX_EXPR_DEPTH {
                     self.depth_error(start);
                     return Ok(inner);

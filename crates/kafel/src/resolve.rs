@@ -173,7 +173,8 @@ impl Resolver<'_> {
                 match self.constants.get(&name.value) {
                     Some(Some(old)) if value.is_some_and(|v| v != *old) => {
                         let message = format!(
-                            "redefinition of constant `{}` with a different value (was: {old}, is: {})",
+                            "redefinition of constant `{}` with a different value \
+                             (was: {old}, is: {})",
                             name.value,
                             value.unwrap_or_default()
                         );

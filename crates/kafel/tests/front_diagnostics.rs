@@ -101,8 +101,8 @@ fn keywords_cannot_be_names() {
 
 #[test]
 fn an_empty_file_has_no_statement() {
-    let expect = "1:1: expected a policy statement (an action block, USE, POLICY, DEFAULT or #define), \
-         found end of file";
+    let expect = "1:1: expected a policy statement (an action block, USE, POLICY, DEFAULT or \
+                  #define), found end of file";
     assert_eq!(messages(""), [expect]);
     assert_eq!(
         messages("// only\n/* comments */\n"),
@@ -225,7 +225,8 @@ fn undefined_names_say_what_was_looked_for() {
         ),
         [
             "1:9: unknown syscall `nosuch` on x86_64",
-            "1:24: undefined identifier `nosuch`: not a constant or an argument of `read` on x86_64",
+            "1:24: undefined identifier `nosuch`: not a constant or an argument of `read` on \
+             x86_64",
             "1:48: undefined identifier `fd`: not a constant or a declared argument",
             "1:72: undefined identifier `fd`: a syscall given by number has no argument names; \
              declare them, as in SYSCALL[n](a, b)",
@@ -369,6 +370,25 @@ fn expressions_deeper_than_two_hundred_levels_are_refused_once() {
     );
     assert_eq!(
         messages(&parens),
-        ["1:216: expression nested too deeply (more than 200 levels of parentheses or '!')"]
+        ["1:216: expression nested too deeply (more than 200 levels of parentheses)"]
     );
+}
+
+#[test]
+fn two_hundred_nested_nots_exceed_the_depth_limit_as_in_kafel() {
+    let nots = |n: usize| format!("ALLOW {{ read {{ {}fd == 1 }} }}", "!".repeat(n));
+    let source = SourceFile::new("p", nots(199));
+    assert!(kafel::resolve(&source, &[Arch::X86_64], &MemLoader::new()).is_ok());
+    let refused = messages(&nots(200));
+    assert_eq!(refused.len(), 1);
+    assert!(refused[0].contains("expression too deep"), "{refused:?}");
+
+    // Parentheses do not count towards the depth, so `!(` pairs count once each.
+    let pairs = format!(
+        "ALLOW {{ read {{ {}fd == 1{} }} }}",
+        "!(".repeat(150),
+        ")".repeat(150)
+    );
+    let source = SourceFile::new("p", pairs);
+    assert!(kafel::resolve(&source, &[Arch::X86_64], &MemLoader::new()).is_ok());
 }

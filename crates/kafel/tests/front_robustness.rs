@@ -115,7 +115,9 @@ proptest! {
     }
 
     #[test]
-    fn token_soup_never_panics(pieces in prop::collection::vec(prop::sample::select(PIECES), 0..80)) {
+    fn token_soup_never_panics(
+        pieces in prop::collection::vec(prop::sample::select(PIECES), 0..80)
+    ) {
         let text: String = pieces.join(" ");
         check(&text, &loader());
         let glued: String = pieces.concat();
@@ -139,6 +141,8 @@ fn deep_nesting_is_refused_without_exhausting_the_stack() {
     for text in [
         format!("ALLOW {{ read {{ {}fd == 1 }} }}", "!".repeat(n)),
         format!("ALLOW {{ read {{ {}fd == 1 }} }}", "(".repeat(n)),
+        format!("ALLOW {{ read {{ {}fd == 1 }} }}", "!(".repeat(n)),
+        format!("ALLOW {{ read {{ {}fd == 1 }} }}", "((fd) | ".repeat(n)),
         format!("ALLOW {{ read {{ fd == {}1 }} }}", "(".repeat(n)),
         format!("ALLOW {{ read {{ {} }} }}", vec!["fd == 1"; n].join(" || ")),
         format!("ALLOW {{ read {{ fd == {} }} }}", vec!["1"; n].join(" | ")),

@@ -168,7 +168,10 @@ pub fn main(args: &[OsString]) -> ExitCode {
 fn build(args: &PolicyArgs) -> Result<Program, String> {
     let name = args.policy.display().to_string();
     let text = fs::read(&args.policy).map_err(|e| format!("kinetd: cannot read {name}: {e}"))?;
-    let text = String::from_utf8(text).map_err(|_| format!("kinetd: {name} is not UTF-8"))?;
+    // As for included files: kafel reads bytes, and a byte that is not UTF-8 can only sit
+    // in a comment (where kafel accepts it) or be an error anyway, so a lossy conversion
+    // keeps every decision and refuses exactly what kafel refuses.
+    let text = String::from_utf8_lossy(&text).into_owned();
     let source = SourceFile { name, text };
     let loader = FsLoader::new(args.include.clone());
     kafel::compile(&source, &args.arches, &loader).map_err(|diagnostics| {

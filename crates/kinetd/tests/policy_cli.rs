@@ -166,6 +166,33 @@ fn include_directories_are_searched_in_order() {
 }
 
 #[test]
+fn bytes_that_are_not_utf8_are_accepted_in_a_comment_and_refused_in_a_rule() {
+    // google/kafel compiles the first file and refuses the second ("unexpected char").
+    let dir = dir("latin1");
+    let comment = dir.join("comment.policy");
+    std::fs::write(&comment, b"// caf\xe9 \xff\nALLOW { read }\n").unwrap();
+    let out = kinetd(&[
+        "policy",
+        "eval",
+        comment.to_str().unwrap(),
+        "--syscall",
+        "read",
+    ]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(stdout(&out).trim(), "ALLOW");
+
+    let rule = dir.join("rule.policy");
+    std::fs::write(&rule, b"ALLOW { read \xe9 }\n").unwrap();
+    let out = kinetd(&["policy", "compile", rule.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+}
+
+#[test]
 fn disasm_refuses_a_file_that_is_not_whole_records() {
     let dir = dir("disasm");
     let path = dir.join("odd.bpf");

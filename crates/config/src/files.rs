@@ -37,13 +37,30 @@ pub trait Files {
     fn resolve_host(&self, name: &str) -> io::Result<Vec<IpAddr>>;
 }
 
+/// The most [`OsFiles::read`] reads of one file. Configurations, policies and
+/// `/etc/services` are far smaller; the bound is there because a path can name something
+/// endless (`/dev/zero`, or a symbolic link to it), which would otherwise be read until
+/// memory runs out — and the daemon reads its configuration again on every SIGHUP.
+pub const MAX_FILE_BYTES: u64 = 16 << 20;
+
 /// The real file system.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct OsFiles;
 
 impl Files for OsFiles {
     fn read(&self, path: &Path) -> io::Result<Vec<u8>> {
-        std::fs::read(path)
+        use std::io::Read;
+        let file = std::fs::File::open(path)?;
+        let mut bytes = Vec::new();
+        // One byte more than allowed tells a file at the limit from one beyond it.
+        file.take(MAX_FILE_BYTES + 1).read_to_end(&mut bytes)?;
+        if bytes.len() as u64 > MAX_FILE_BYTES {
+            return Err(io::Error::new(
+                io::ErrorKind::FileTooLarge,
+                format!("longer than {} MiB", MAX_FILE_BYTES >> 20),
+            ));
+        }
+        Ok(bytes)
     }
 
     fn read_dir(&self, path: &Path) -> io::Result<Vec<DirEntry>> {

@@ -38,7 +38,7 @@ use std::path::Path;
 
 pub use access::{AccessTimes, AddressList, AddressPattern, Network, TimeOfDay};
 pub use diag::{Diagnostic, Location, Severity};
-pub use files::{DirEntry, Files, MemFiles, OsFiles};
+pub use files::{DirEntry, Files, MAX_FILE_BYTES, MemFiles, OsFiles};
 pub use load::load_with;
 pub use model::{
     Config, Cps, Credentials, Defaults, Flag, LogField, LogType, Origin, Policy, Protocol, Rlimit,

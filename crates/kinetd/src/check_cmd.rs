@@ -2,16 +2,20 @@
 //! diagnostic (most serious first), then each service's effective settings.
 //!
 //! The exit status is 0 only if every service would start, so a Dockerfile can run
-//! `kinetd check` at build time and fail the build on a broken configuration.
+//! `kinetd check` at build time and fail the build on a broken configuration. "Would
+//! start" includes what only the daemon refuses (a `redirect`, say): each enabled service
+//! is also prepared the way the daemon prepares it.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt::Write as _;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use kinetd_config::{Config, Credentials, LogType, Origin, Rlimit, Service, Status};
 
-const USAGE: &str = "usage: kinetd check [-f FILE]\n\n\
+const USAGE: &str = "usage: kinetd check [-f FILE | FILE]\n\n\
     Loads FILE (default /etc/xinetd.conf) and every file it includes, compiles every\n\
     policy, and prints every problem found and each service's effective settings.\n\
     Exits 0 only if every service would start.";
@@ -30,8 +34,11 @@ pub fn main(args: &[OsString]) -> ExitCode {
     };
 
     let config = kinetd_config::load(&path);
-    print!("{}", render(&config));
-    if config.every_service_starts() {
+    let refusals: BTreeMap<String, String> = crate::daemon::refusals(&config).into_iter().collect();
+    // `kinetd check | head` closes the pipe early; that is no reason to panic, and the
+    // exit status still tells the verdict.
+    let _ = std::io::stdout().write_all(render(&config, &refusals).as_bytes());
+    if config.every_service_starts() && refusals.is_empty() {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE
@@ -40,32 +47,52 @@ pub fn main(args: &[OsString]) -> ExitCode {
 
 /// `Ok(None)` asks for the usage text.
 fn parse_args(args: &[OsString]) -> Result<Option<PathBuf>, String> {
-    let mut path = PathBuf::from(kinetd_config::DEFAULT_PATH);
+    let mut path = None;
     let mut args = args.iter();
     while let Some(arg) = args.next() {
-        match arg.to_str() {
-            Some("-f" | "--file") => {
-                let value = args.next().ok_or("-f needs a file name")?;
-                path = PathBuf::from(value);
-            }
+        let file = match arg.to_str() {
+            Some("-f" | "--file") => args.next().ok_or("-f needs a file name")?,
             Some("-h" | "-help" | "--help") => return Ok(None),
-            _ => return Err(format!("unexpected argument '{}'", arg.to_string_lossy())),
+            Some(word) if word.starts_with('-') => {
+                return Err(format!("unexpected argument '{word}'"));
+            }
+            // `kinetd check FILE`, as the daemon's usage text shows it.
+            _ => arg,
+        };
+        if path.replace(PathBuf::from(file)).is_some() {
+            return Err("only one configuration file can be checked".to_owned());
         }
     }
-    Ok(Some(path))
+    Ok(Some(path.unwrap_or_else(|| {
+        PathBuf::from(kinetd_config::DEFAULT_PATH)
+    })))
 }
 
 /// The whole report: diagnostics, a summary line, then one block per service.
-pub(crate) fn render(config: &Config) -> String {
+/// `refusals` maps the id of each enabled service the daemon would not serve to its reason.
+pub(crate) fn render(config: &Config, refusals: &BTreeMap<String, String>) -> String {
     let mut out = String::new();
+    // The daemon's refusals are errors, and errors come first.
+    for service in config.enabled() {
+        if let Some(reason) = refusals.get(&service.id) {
+            let _ = writeln!(
+                out,
+                "{}: error: service {}: {reason}; the daemon does not start it",
+                service.location, service.id
+            );
+        }
+    }
     for diagnostic in config.sorted_diagnostics() {
         let _ = writeln!(out, "{diagnostic}");
     }
-    if !config.diagnostics.is_empty() {
+    if !config.diagnostics.is_empty() || !refusals.is_empty() {
         out.push('\n');
     }
 
-    let enabled = config.enabled().count();
+    let enabled = config
+        .enabled()
+        .filter(|s| !refusals.contains_key(&s.id))
+        .count();
     let _ = writeln!(
         out,
         "{}: {} service(s), {enabled} enabled{}",
@@ -79,13 +106,15 @@ pub(crate) fn render(config: &Config) -> String {
     );
     for service in &config.services {
         out.push('\n');
-        out.push_str(&render_service(service));
+        let refused = service.status == Status::Enabled && refusals.contains_key(&service.id);
+        out.push_str(&render_service(service, refused));
     }
     out
 }
 
-fn render_service(service: &Service) -> String {
+fn render_service(service: &Service, refused: bool) -> String {
     let status = match service.status {
+        Status::Enabled if refused => "REJECTED by the daemon (see the errors above)",
         Status::Enabled => "enabled",
         Status::DisabledBySelf => "disabled (disable = yes)",
         Status::DisabledByDefaults => "disabled (by the 'disabled' list of defaults)",

@@ -144,5 +144,95 @@ fn bad_arguments_are_a_usage_error() {
         .output()
         .expect("run kinetd check");
     assert_eq!(output.status.code(), Some(2));
-    assert!(String::from_utf8_lossy(&output.stderr).contains("usage: kinetd check [-f FILE]"));
+    assert!(
+        String::from_utf8_lossy(&output.stderr).contains("usage: kinetd check [-f FILE | FILE]")
+    );
+}
+
+#[test]
+fn the_file_can_be_named_without_f_as_the_usage_text_shows() {
+    let dir = Scratch::new("positional");
+    let config = dir.write("xinetd.conf", GOOD);
+    let output = Command::new(env!("CARGO_BIN_EXE_kinetd"))
+        .arg("check")
+        .arg(&config)
+        .output()
+        .expect("run kinetd check");
+    let out = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(0), "{out}");
+    assert!(out.contains("service pwn"), "{out}");
+}
+
+#[test]
+fn a_service_the_daemon_would_refuse_fails_the_check() {
+    let dir = Scratch::new("refused");
+    // Both are valid xinetd, and both are services kinetd does not serve.
+    let text = format!(
+        "{GOOD}service forward\n{{\n\tsocket_type = stream\n\twait = no\n\tuser = nobody\n\
+         \ttype = UNLISTED\n\tport = 31338\n\tredirect = 127.0.0.1 31337\n}}\n\
+         service datagrams\n{{\n\tsocket_type = dgram\n\twait = no\n\tuser = nobody\n\
+         \ttype = UNLISTED\n\tport = 31339\n\tserver = /bin/cat\n}}\n"
+    );
+    let config = dir.write("xinetd.conf", &text);
+    let (code, out) = check(&config);
+    assert_eq!(code, 1, "{out}");
+    let path = config.display();
+    assert!(
+        out.lines().next().unwrap_or_default().starts_with(&format!(
+            "{path}:18: error: service forward: internal and redirect services are not supported"
+        )),
+        "{out}"
+    );
+    assert!(
+        out.contains(&format!(
+            "{path}:27: error: service datagrams: dgram services need wait = yes"
+        )),
+        "{out}"
+    );
+    assert!(out.contains("3 service(s), 1 enabled"), "{out}");
+    assert!(
+        out.contains("service forward at") && out.contains("REJECTED by the daemon"),
+        "{out}"
+    );
+}
+
+#[test]
+fn a_reader_that_stops_early_does_not_make_check_panic() {
+    use std::io::Read;
+    use std::process::Stdio;
+
+    let dir = Scratch::new("pipe");
+    // Far more output than a pipe holds, so that kinetd is still writing when the reader
+    // goes away, as with `kinetd check | head`.
+    let text: String = (0..400)
+        .map(|i| {
+            GOOD.replace("service pwn", &format!("service pwn{i}"))
+                .replace("31337", &format!("{}", 20000 + i))
+        })
+        .map(|entry| {
+            entry
+                .split_once("service")
+                .map(|(_, s)| format!("service{s}"))
+                .unwrap()
+        })
+        .collect();
+    let config = dir.write("xinetd.conf", &text);
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kinetd"))
+        .args(["check", "-f"])
+        .arg(&config)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run kinetd check");
+    let mut first = [0u8; 16];
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_exact(&mut first)
+        .expect("some output");
+    let output = child.wait_with_output().expect("wait for kinetd check");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!stderr.contains("panicked"), "{stderr}");
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
 }

@@ -27,6 +27,9 @@ pub struct Options {
     /// `-limit N`: the most challenge processes running at once, over all services.
     pub limit: Option<u32>,
     pub version: bool,
+    /// `-h`, `-help` or `--help`: print the usage text. xinetd ignores these as unknown
+    /// options and starts; a first-time user asking for help should not get a daemon.
+    pub help: bool,
 }
 
 impl Default for Options {
@@ -41,6 +44,7 @@ impl Default for Options {
             syslog: None,
             limit: None,
             version: false,
+            help: false,
         }
     }
 }
@@ -127,6 +131,7 @@ pub fn parse(args: &[OsString]) -> Result<Options, CliError> {
                 options.limit = Some(limit);
             }
             "-version" => options.version = true,
+            "-h" | "-help" | "--help" => options.help = true,
             option if IGNORED_WITH_VALUE.contains(&option) => {
                 value(option)?;
             }
@@ -188,6 +193,14 @@ mod tests {
     fn unknown_options_are_ignored_like_xinetd() {
         let options = parse(&args(&["-inetd_compat", "-reuse", "-logprocs", "3", "-d"])).unwrap();
         assert!(options.debug);
+    }
+
+    #[test]
+    fn help_options_ask_for_the_usage_text() {
+        for word in ["-h", "-help", "--help"] {
+            assert!(parse(&args(&["-dontfork", word])).unwrap().help, "{word}");
+        }
+        assert!(!parse(&args(&["-dontfork"])).unwrap().help);
     }
 
     #[test]

@@ -47,6 +47,10 @@ pub fn main(args: &[OsString]) -> ExitCode {
             return ExitCode::from(1);
         }
     };
+    if options.help {
+        println!("{}", cli::USAGE);
+        return ExitCode::SUCCESS;
+    }
     if options.version {
         println!(
             "kinetd {} (xinetd-compatible, Kafel seccomp policies)",
@@ -173,4 +177,22 @@ fn write_pidfile(path: &Path) -> std::io::Result<()> {
         .mode(0o644)
         .open(path)?;
     writeln!(file, "{}", std::process::id())
+}
+
+/// Why the daemon would refuse each enabled service that the configuration accepts (a
+/// `redirect`, a `dgram` service with `wait = no`, ...): the plan it builds at startup,
+/// built here for `kinetd check`, so that `check` says what the daemon does.
+pub(crate) fn refusals(config: &kinetd_config::Config) -> Vec<(String, String)> {
+    let context = DaemonContext {
+        environment: std::env::vars_os().collect(),
+        root: process::effective_uid() == 0,
+        priority: process::priority(),
+    };
+    config
+        .enabled()
+        .filter_map(|service| {
+            let err = service::ServicePlan::new(service, &context).err()?;
+            Some((service.id.clone(), err.message))
+        })
+        .collect()
 }

@@ -293,10 +293,27 @@ fn rlimits(service: &Service) -> Vec<Rlimit> {
     .collect()
 }
 
+/// The most of a banner file that is kept. A banner is written without blocking, so no
+/// more than a socket buffer of it ever reaches a client; the bound matters when the file
+/// never ends (`banner = /dev/zero`), which would otherwise fill the daemon's memory.
+const MAX_BANNER_BYTES: u64 = 1 << 20;
+
 fn read_banner(path: Option<&Path>, warnings: &mut Vec<String>) -> Option<Vec<u8>> {
+    use std::io::Read;
     let path = path?;
-    match std::fs::read(path) {
-        Ok(bytes) => Some(bytes),
+    let mut bytes = Vec::new();
+    let read = std::fs::File::open(path)
+        .and_then(|file| file.take(MAX_BANNER_BYTES + 1).read_to_end(&mut bytes));
+    match read {
+        Ok(_) if bytes.len() as u64 > MAX_BANNER_BYTES => {
+            bytes.truncate(MAX_BANNER_BYTES as usize);
+            warnings.push(format!(
+                "banner {} is longer than 1 MiB; only its first 1 MiB is kept",
+                path.display()
+            ));
+            Some(bytes)
+        }
+        Ok(_) => Some(bytes),
         Err(err) => {
             warnings.push(format!("cannot read banner {}: {err}", path.display()));
             None

@@ -3,7 +3,7 @@
 use std::ffi::c_int;
 use std::fs::File;
 use std::io;
-use std::os::fd::IntoRawFd;
+use std::os::fd::{AsRawFd, IntoRawFd};
 
 /// How a child ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -51,6 +51,17 @@ pub fn daemonize() -> io::Result<()> {
     // SAFETY: setsid has no arguments.
     if unsafe { libc::setsid() } < 0 {
         return Err(io::Error::last_os_error());
+    }
+    // The caller's terminal or pipe is not the daemon's to keep: holding it open would
+    // leave `$(kinetd)`, `kinetd | tee` or `ssh host kinetd` waiting for an end of file
+    // that never comes. A detached daemon logs to syslog or its -filelog, never to these.
+    let null = File::options().read(true).write(true).open("/dev/null")?;
+    for fd in 0..=2 {
+        // SAFETY: dup2 onto a standard descriptor; `null` stays owned by its File, which
+        // ensure_standard_fds made sure is numbered above 2.
+        if unsafe { libc::dup2(null.as_raw_fd(), fd) } < 0 {
+            return Err(io::Error::last_os_error());
+        }
     }
     Ok(())
 }

@@ -16,7 +16,7 @@ die() { printf 'demo.sh: %s\n' "$*" >&2; exit 1; }
 port_is_listening() {
     local hex
     hex=$(printf '%04X' "$1")
-    grep -qE "^ *[0-9]+: [0-9A-F]+:$hex [0-9A-F]+:0000 0A " /proc/net/tcp /proc/net/tcp6
+    grep -qsE "^ *[0-9]+: [0-9A-F]+:$hex [0-9A-F]+:0000 0A " /proc/net/tcp /proc/net/tcp6
 }
 
 # 1. Build kinetd and the challenge.

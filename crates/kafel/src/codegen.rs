@@ -93,8 +93,19 @@ pub fn generate(policy: &Policy) -> Result<Program, Error> {
         }
     };
 
-    let (graph, root) = graph::simplify(&graph, root);
-    let insns = graph::emit(&graph, root);
+    let (mut graph, mut root) = graph::simplify(&graph, root);
+    let mut insns = graph::emit(&graph, root);
+    // A load that a pass drops as dead may have made the load after it look necessary (the
+    // word it replaced was the one already in A), so further passes can shorten the program.
+    loop {
+        let (pruned, pruned_root) = graph::prune(&graph, root);
+        let (again, again_root) = graph::simplify(&pruned, pruned_root);
+        let shorter = graph::emit(&again, again_root);
+        if shorter.len() >= insns.len() {
+            break;
+        }
+        (graph, root, insns) = (again, again_root, shorter);
+    }
     if insns.len() > MAX_INSNS {
         return Err(Error::TooLong { insns: insns.len() });
     }

@@ -5,11 +5,14 @@
 //! consing). That alone merges identical argument checks, shares `RET` instructions and
 //! lets adjacent syscall ranges with identical code collapse into one.
 //!
-//! Two passes then turn the graph into instructions:
+//! Passes then turn the graph into instructions:
 //!
 //! * [`simplify`] walks it forwards, knowing which `seccomp_data` word each register holds
 //!   on every path, and drops loads of a word that is already there, plus loads whose
 //!   value nothing reads.
+//! * [`prune`] walks it backwards, knowing which registers are read later, and drops
+//!   statements whose result is never read, with the jumps this leaves pointless. The two
+//!   alternate while the program gets shorter.
 //! * [`emit`] lays it out. BPF jumps only go forwards and a conditional jump reaches at
 //!   most 255 instructions, so layout also goes backwards: every target already has a
 //!   place when its jump is written. A return that is out of reach is written again next
@@ -172,6 +175,97 @@ fn overwrites_a(code: u16) -> bool {
     code & 0x07 == BPF_LD
 }
 
+/// Which registers the code from a node on reads before writing them.
+#[derive(Debug, Clone, Copy, Default)]
+struct Live {
+    a: bool,
+    x: bool,
+}
+
+/// Rebuilds the graph from `root` without statements whose result nothing reads, and so
+/// without the jumps that are left with both branches on one node.
+///
+/// [`simplify`] cannot see these: a comparison that can no longer change the outcome still
+/// sets up X for a next comparison on one branch only, so its two branches differ until the
+/// unread `TAX` (and what computed its value) is gone.
+pub(super) fn prune(graph: &Graph, root: NodeId) -> (Graph, NodeId) {
+    let mut pass = Prune {
+        old: graph,
+        new: Graph::default(),
+        done: HashMap::new(),
+    };
+    let (root, _) = pass.visit(root);
+    (pass.new, root)
+}
+
+struct Prune<'g> {
+    old: &'g Graph,
+    new: Graph,
+    done: HashMap<NodeId, (NodeId, Live)>,
+}
+
+impl Prune<'_> {
+    fn visit(&mut self, id: NodeId) -> (NodeId, Live) {
+        if let Some(&done) = self.done.get(&id) {
+            return done;
+        }
+        let new = match self.old.node(id) {
+            Node::Ret(value) => (self.new.ret(value), Live::default()),
+            Node::Jump { code, k, t, f } => {
+                let (t, live_t) = self.visit(t);
+                let (f, live_f) = self.visit(f);
+                let jump = self.new.jump(code & !BPF_JMP, k, t, f);
+                if jump == t || jump == f {
+                    // Decided without looking at A: the jump is gone.
+                    (jump, if jump == t { live_t } else { live_f })
+                } else {
+                    let live = Live {
+                        a: true,
+                        x: live_t.x || live_f.x || code & BPF_X != 0,
+                    };
+                    (jump, live)
+                }
+            }
+            Node::Stmt { code, k, next } => {
+                let (next, after) = self.visit(next);
+                let (reads, writes) = effect(code);
+                let read_later = (writes.a && after.a) || (writes.x && after.x);
+                let touches_memory = matches!(code & 0x07, BPF_ST | BPF_STX);
+                if !read_later && !touches_memory {
+                    (next, after)
+                } else {
+                    let live = Live {
+                        a: reads.a || (after.a && !writes.a),
+                        x: reads.x || (after.x && !writes.x),
+                    };
+                    (self.new.stmt(code, k, next), live)
+                }
+            }
+        };
+        self.done.insert(id, new);
+        new
+    }
+}
+
+/// The registers a statement reads and those it writes.
+fn effect(code: u16) -> (Live, Live) {
+    let uses_x = code & BPF_X != 0;
+    let (a, x) = (Live { a: true, x: false }, Live { a: false, x: true });
+    let none = Live::default();
+    match code & 0x07 {
+        BPF_LD if code & 0xe0 == BPF_IND => (x, a),
+        BPF_LD => (none, a),
+        BPF_LDX => (none, x),
+        BPF_ST => (a, none),
+        BPF_STX => (x, none),
+        BPF_ALU => (Live { a: true, x: uses_x }, a),
+        BPF_MISC if code == BPF_MISC | BPF_TAX => (a, x),
+        BPF_MISC => (x, a),
+        // Nothing else is built as a statement; if it were, it stays, reading both.
+        _ => (Live { a: true, x: true }, Live { a: true, x: true }),
+    }
+}
+
 /// Lays the graph out as instructions, the node `root` first.
 pub(super) fn emit(graph: &Graph, root: NodeId) -> Vec<Instruction> {
     let mut layout = Layout {
@@ -313,6 +407,28 @@ mod tests {
             .filter(|i| i.code == BPF_LD | BPF_W | BPF_ABS)
             .count();
         assert_eq!(loads, 1);
+    }
+
+    #[test]
+    fn a_comparison_whose_branches_differ_only_by_an_unread_tax_is_dropped() {
+        let mut g = Graph::default();
+        let (yes, no) = (g.ret(1), g.ret(2));
+        let check = g.jump(BPF_JEQ, 5, yes, no);
+        let check = g.load(SECCOMP_DATA_NR, check);
+        let set_x = g.stmt(BPF_MISC | BPF_TAX, 0, check);
+        let pointless = g.jump(BPF_JGT, 3, set_x, check);
+        let root = g.load(SECCOMP_DATA_ARGS, pointless);
+        let (g, root) = prune(&g, root);
+        let (g, root) = simplify(&g, root);
+        assert_eq!(
+            emit(&g, root),
+            vec![
+                Instruction::stmt(BPF_LD | BPF_W | BPF_ABS, SECCOMP_DATA_NR),
+                Instruction::jump(BPF_JMP | BPF_JEQ | BPF_K, 5, 0, 1),
+                Instruction::stmt(BPF_RET | BPF_K, 1),
+                Instruction::stmt(BPF_RET | BPF_K, 2),
+            ]
+        );
     }
 
     #[test]

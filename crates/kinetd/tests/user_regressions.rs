@@ -206,3 +206,29 @@ fn a_service_log_on_a_fifo_without_reader_does_not_stall_the_daemon() {
         );
     }
 }
+
+#[test]
+fn a_banner_on_a_fifo_without_writer_does_not_stall_the_daemon() {
+    // Banners are read when the configuration loads; a blocking open of a FIFO waited for
+    // a writer, and the daemon never started.
+    let dir = TempDir::new("fifo-banner");
+    let fifo = dir.join("banner");
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {}", fifo.display());
+    let server = dir.script("hello", "echo hello");
+    let port = free_port();
+    let extra = format!("    banner = {}", fifo.display());
+    let config = service("hello", port, &server, &dir.join("service.log"), &extra);
+
+    let _daemon = Daemon::start(&dir, &config, &[]);
+
+    let out = served_within(port, Duration::from_secs(10));
+    assert_eq!(
+        out.as_ref().map(String::as_str).ok(),
+        Some("hello\n"),
+        "{out:?}"
+    );
+}

@@ -300,9 +300,15 @@ const MAX_BANNER_BYTES: u64 = 1 << 20;
 
 fn read_banner(path: Option<&Path>, warnings: &mut Vec<String>) -> Option<Vec<u8>> {
     use std::io::Read;
+    use std::os::unix::fs::OpenOptionsExt;
     let path = path?;
     let mut bytes = Vec::new();
-    let read = std::fs::File::open(path)
+    // O_NONBLOCK: opening a FIFO that has no writer would otherwise wait for one, and
+    // with it the whole daemon (this runs at startup and on every reload).
+    let read = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK)
+        .open(path)
         .and_then(|file| file.take(MAX_BANNER_BYTES + 1).read_to_end(&mut bytes));
     match read {
         Ok(_) if bytes.len() as u64 > MAX_BANNER_BYTES => {

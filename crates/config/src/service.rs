@@ -191,6 +191,17 @@ fn apply(
             if words.is_empty() {
                 return Err("an empty value is not allowed (remove the line instead)".to_owned());
             }
+            // There is no quoting: `server_args = "a b"` passes the quote characters.
+            let quoted = words
+                .iter()
+                .any(|w| w.starts_with(['"', '\'']) || w.ends_with(['"', '\'']));
+            if quoted {
+                sink.warning(
+                    &setting.location,
+                    "server_args: quotes are not special here (as in xinetd): the server \
+                     gets them as part of its arguments, and a value cannot contain a blank",
+                );
+            }
             service.server_args = words.clone();
         }
         "port" => {

@@ -69,6 +69,24 @@ pub(crate) fn parse(path: &std::path::Path, text: &[u8], sink: &mut Sink) -> Vec
         open: None,
         pending: None,
     };
+    // Some Windows editors start a file with a byte order mark. xinetd reads it as part of
+    // the first word and rejects the line ("missing service keyword"), with an error that
+    // shows nothing wrong: the mark is invisible.
+    let text = match text.strip_prefix(b"\xEF\xBB\xBF") {
+        Some(rest) => {
+            let first = Location {
+                path: path.to_path_buf(),
+                line: 1,
+            };
+            sink.note(
+                &first,
+                "UTF-8 byte order mark at the start of the file ignored (xinetd reads it as \
+                 part of the first word and rejects that line)",
+            );
+            rest
+        }
+        None => text,
+    };
     for (index, raw) in text.split(|&b| b == b'\n').enumerate() {
         let location = Location {
             path: path.to_path_buf(),

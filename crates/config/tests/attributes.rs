@@ -284,6 +284,17 @@ fn server_args_build_argv_from_the_servers_base_name() {
 }
 
 #[test]
+fn quotes_in_server_args_are_passed_on_with_a_warning() {
+    let config = load_service("server_args = \"hello world\"");
+    assert_eq!(only(&config).argv, ["chal", "\"hello", "world\""]);
+    assert_runs(&config);
+    assert_reported(&config, Severity::Warning, "quotes are not special here");
+
+    let config = load_service("server_args = --flag value");
+    assert!(config.diagnostics.is_empty(), "{:?}", diagnostics(&config));
+}
+
+#[test]
 fn server_args_and_nameinargs_reject_what_xinetd_rejects() {
     rejected(&[
         // Observed: "attribute server_args expects at least 1 value and none was given".

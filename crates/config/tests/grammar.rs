@@ -327,6 +327,23 @@ fn windows_line_endings_and_overlong_lines_are_handled() {
     assert_reported(&config, Severity::Error, "line longer than 16384 bytes");
 }
 
+#[test]
+fn a_byte_order_mark_at_the_start_of_a_file_is_ignored_with_a_note() {
+    // Written by some Windows editors; invisible, so an error about it shows nothing wrong.
+    let text = format!("\u{feff}{}", service_text("chal", 9999, "per_source = 4"));
+    let config = load(&text.replace('\n', "\r\n"));
+    assert_runs(&config);
+    assert_eq!(only(&config).per_source, Some(4));
+    assert_reported(&config, Severity::Note, "byte order mark");
+
+    // Anywhere else it is an ordinary (and wrong) character.
+    let config = load(&format!(
+        "# a comment\n\u{feff}{}",
+        service_text("chal", 9999, "")
+    ));
+    assert_reported(&config, Severity::Error, "expected 'service NAME'");
+}
+
 fn tree(entries: &[(&str, &str)]) -> MemFiles {
     let mut files = machine();
     for (path, text) in entries {

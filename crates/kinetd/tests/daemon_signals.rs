@@ -268,3 +268,28 @@ fn ended_sessions_leave_no_zombies() {
         thread::sleep(Duration::from_millis(20));
     }
 }
+
+#[test]
+fn reload_with_a_policy_that_no_longer_compiles_keeps_the_service_on_its_previous_policy() {
+    let dir = TempDir::new("reload-bad-policy");
+    let chal = dir.script("echo.sh", ECHO);
+    let log = dir.join("svc.log");
+    let port = free_port();
+    let policy = dir.write("chal.policy", "DEFAULT ALLOW\n");
+    let extra = format!("    kafel_rule = {}", policy.display());
+    let daemon = Daemon::start(&dir, &service("chal", port, &chal, &log, &extra), &[]);
+    let (mut live, mut live_reader) = greeted(port);
+
+    fs::write(&policy, "ALLOW { read, nosuch }\nDEFAULT KILL\n").unwrap();
+    daemon.signal("HUP");
+    daemon.wait_for_log("keeps serving with its previous settings");
+    let text = daemon.wait_for_log("Reconfigured: new=0 old=1 dropped=0");
+    assert!(
+        text.contains("nosuch"),
+        "the compiler's error is logged: {text}"
+    );
+
+    assert_eq!(round_trip(&mut live, &mut live_reader, "a"), "echo a\n");
+    let (mut conn, mut reader) = greeted(port);
+    assert_eq!(round_trip(&mut conn, &mut reader, "b"), "echo b\n");
+}

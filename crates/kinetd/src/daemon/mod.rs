@@ -101,7 +101,7 @@ pub fn main(args: &[OsString]) -> ExitCode {
         logger.daemon(Level::Critical, &text);
         return ExitCode::from(1);
     };
-    let plans = reload::plans(&config, &context, &mut logger);
+    let plans = reload::plans(&config, &context, &mut logger).runnable;
 
     if !options.foreground() {
         if let Err(err) = process::daemonize() {

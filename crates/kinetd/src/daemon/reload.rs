@@ -5,6 +5,10 @@
 //! configuration that cannot be used leaves the old one serving. Then:
 //! - a service whose id and listening socket are unchanged keeps its socket and its
 //!   sessions, and takes the new settings for new connections;
+//! - a service the new configuration names but rejects (a policy edited into one that
+//!   no longer compiles, a typo in an attribute) keeps serving with its previous
+//!   settings and sessions, so that one bad edit never takes a challenge down mid-game;
+//!   the errors are in the log, and the next good reload applies the fix;
 //! - every other old service closes its socket and its sessions are killed;
 //! - the remaining new services open their sockets.
 //!
@@ -12,7 +16,7 @@
 
 use std::path::Path;
 
-use kinetd_config::Config;
+use kinetd_config::{Config, Status};
 
 use super::listener::Listener;
 use super::log_format::Level;
@@ -37,18 +41,34 @@ pub fn load(path: &Path, logger: &mut Logger) -> Option<Config> {
     if config.fatal { None } else { Some(config) }
 }
 
+/// The services of a configuration that can run, and the ids of those it names but
+/// cannot run.
+#[derive(Debug, Default)]
+pub struct Plans {
+    pub runnable: Vec<ServicePlan>,
+    pub rejected: Vec<String>,
+}
+
 /// Prepares every enabled service; one that cannot run is logged and left out.
-pub fn plans(config: &Config, context: &DaemonContext, logger: &mut Logger) -> Vec<ServicePlan> {
-    let mut plans = Vec::new();
+pub fn plans(config: &Config, context: &DaemonContext, logger: &mut Logger) -> Plans {
+    let mut plans = Plans::default();
+    for service in &config.services {
+        if service.status == Status::Rejected {
+            plans.rejected.push(service.id.clone());
+        }
+    }
     for service in config.enabled() {
         match ServicePlan::new(service, context) {
             Ok(plan) => {
                 for warning in &plan.warnings {
                     logger.daemon(Level::Warning, &format!("service {}: {warning}", plan.id));
                 }
-                plans.push(plan);
+                plans.runnable.push(plan);
             }
-            Err(err) => logger.daemon(Level::Error, &format!("{err} - DISABLING SERVICE")),
+            Err(err) => {
+                logger.daemon(Level::Error, &format!("{err} - DISABLING SERVICE"));
+                plans.rejected.push(service.id.clone());
+            }
         }
     }
     plans
@@ -92,7 +112,10 @@ pub fn reload(server: &mut Server) {
         );
         return;
     };
-    let mut new_plans = plans(&config, &server.context, &mut server.logger);
+    let Plans {
+        runnable: mut new_plans,
+        rejected,
+    } = plans(&config, &server.context, &mut server.logger);
 
     let old_count = server.services.len();
     let mut kept = Vec::new();
@@ -107,6 +130,15 @@ pub fn reload(server: &mut Server) {
                 let text = format!("readjusting service {}", plan.id);
                 server.logger.daemon(Level::Notice, &text);
                 active.replace_plan(plan);
+                kept.push(active);
+            }
+            None if rejected.contains(&active.plan.id) => {
+                let text = format!(
+                    "service {}: the new settings are rejected; it keeps serving with its \
+                     previous settings",
+                    active.plan.id
+                );
+                server.logger.daemon(Level::Error, &text);
                 kept.push(active);
             }
             None => {

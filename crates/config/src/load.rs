@@ -321,6 +321,7 @@ fn read_service(
     }
 
     ok &= rules::finish(&mut service, &draft, files, &mut own);
+    policy::check_chroot_command(&service, &draft, files, &mut own);
     // Compiled even when the service already has errors, so that one run of `kinetd
     // check` shows the policy's problems too.
     ok &= policy::attach(&mut service, &draft, files, &mut own);

@@ -147,8 +147,18 @@ fn launched_programs(service: &Service) -> Vec<PathBuf> {
         return Vec::new();
     };
     let mut programs = vec![server.clone()];
+    if let Some((root, command)) = chroot_operands(service) {
+        let inside = command.trim_start_matches("./").trim_start_matches('/');
+        programs.push(Path::new(root).join(inside));
+    }
+    programs
+}
+
+/// NEWROOT and COMMAND when the server is coreutils' `chroot`.
+fn chroot_operands(service: &Service) -> Option<(&str, &str)> {
+    let server = service.server.as_ref()?;
     if server.file_name().is_none_or(|name| name != "chroot") {
-        return programs;
+        return None;
     }
     let mut operands: Vec<&str> = Vec::new();
     let mut args = service.argv.iter().skip(1).map(String::as_str);
@@ -164,11 +174,41 @@ fn launched_programs(service: &Service) -> Vec<PathBuf> {
             operand => operands.push(operand),
         }
     }
-    if let [root, command, ..] = operands[..] {
-        let inside = command.trim_start_matches("./").trim_start_matches('/');
-        programs.push(Path::new(root).join(inside));
+    match operands[..] {
+        [root, command, ..] => Some((root, command)),
+        _ => None,
     }
-    programs
+}
+
+/// Warns when the server is the `chroot` wrapper and the program it names by a path
+/// (`./chal`, `/chal`) is not an executable file inside the new root: the service starts,
+/// and every connection ends at once (chroot: failed to run command). A bare name is
+/// looked up in the new root's PATH, which is not checked.
+pub(crate) fn check_chroot_command(
+    service: &Service,
+    draft: &Draft,
+    files: &dyn Files,
+    sink: &mut Sink,
+) {
+    let Some((root, command)) = chroot_operands(service) else {
+        return;
+    };
+    if !command.contains('/') {
+        return;
+    }
+    let inside = Path::new(root).join(command.trim_start_matches("./").trim_start_matches('/'));
+    if files.is_executable(&inside) {
+        return;
+    }
+    sink.warning(
+        draft.at("server_args", service),
+        format!(
+            "service {}: chroot would run '{}', which is not an executable file: every \
+             connection would end at once",
+            service.name,
+            inside.display()
+        ),
+    );
 }
 
 /// The architecture of an ELF header, if it is one kinetd knows.

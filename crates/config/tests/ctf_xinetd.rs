@@ -117,3 +117,39 @@ fn relative_paths_resolve_against_the_configuration_not_the_working_directory() 
     assert_eq!(first.services[0].server, second.services[0].server);
     assert_eq!(first.services[0].banner, Some(dir.path().join("banner")));
 }
+
+#[test]
+fn a_program_missing_from_the_chroot_is_a_warning_on_server_args() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = tempfile::tempdir().expect("temporary directory");
+    let root = dir.path().join("home-ctf");
+    std::fs::create_dir(&root).unwrap();
+    let conf = dir.path().join("ctf");
+    std::fs::write(&conf, CTF.replace("/home/ctf", &root.display().to_string())).unwrap();
+    let warnings = |config: &kinetd_config::Config| -> Vec<(usize, String)> {
+        config
+            .diagnostics
+            .iter()
+            .filter(|d| d.severity == Severity::Warning && d.message.contains("chroot"))
+            .map(|d| (d.location.line, d.message.clone()))
+            .collect()
+    };
+
+    // Absent: the service starts, and every connection would fail in chroot.
+    let config = load(&conf);
+    assert!(config.every_service_starts(), "{:#?}", config.diagnostics);
+    let expected = format!(
+        "service ctf: chroot would run '{}', which is not an executable file: every \
+         connection would end at once",
+        root.join("helloworld").display()
+    );
+    assert_eq!(warnings(&config), [(13, expected)]);
+
+    // Present and executable: nothing to say.
+    let program = root.join("helloworld");
+    std::fs::write(&program, "#!/bin/sh\n").unwrap();
+    std::fs::set_permissions(&program, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let config = load(&conf);
+    assert_eq!(warnings(&config), []);
+}

@@ -16,7 +16,7 @@ use daemon_support::*;
 fn asking_for_help_prints_the_usage_instead_of_starting_a_daemon() {
     for word in ["-h", "-help", "--help"] {
         let output = Command::new(env!("CARGO_BIN_EXE_kinetd"))
-            // A configuration that would serve: nothing may start even then.
+            // Whatever the configuration says, asking for help starts nothing.
             .args(["-f", "/nonexistent/xinetd.conf", word])
             .output()
             .expect("kinetd runs");

@@ -37,7 +37,7 @@ use service::DaemonContext;
 
 use crate::sys::process;
 use crate::sys::signals::SignalFd;
-use crate::sys::spawn::Spawner;
+use crate::sys::spawn::{MemorySharing, SUID_DUMPABLE, Spawner};
 
 pub fn main(args: &[OsString]) -> ExitCode {
     let options = match cli::parse(args) {
@@ -118,7 +118,11 @@ pub fn main(args: &[OsString]) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    let spawner = match Spawner::new() {
+    let sharing = MemorySharing::read(Path::new(SUID_DUMPABLE));
+    if let MemorySharing::UnlessChangingIds { why } = &sharing {
+        logger.daemon(Level::Notice, &fork_notice(why));
+    }
+    let spawner = match Spawner::new(sharing) {
         Ok(spawner) => spawner,
         Err(err) => {
             logger.daemon(
@@ -161,6 +165,15 @@ pub fn main(args: &[OsString]) -> ExitCode {
         foreground: options.foreground(),
     };
     server.run()
+}
+
+/// Why challenges that change user are started on a copy of the daemon's memory.
+fn fork_notice(why: &str) -> String {
+    format!(
+        "{why}: challenges that change user are started on a copy of the daemon's memory \
+         (fork) instead of sharing it, so that no process of their user can ptrace its way \
+         into the daemon; with fs.suid_dumpable = 0 they would share it, which is faster"
+    )
 }
 
 fn absolute(path: &Path) -> PathBuf {

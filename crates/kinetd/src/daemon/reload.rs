@@ -23,6 +23,7 @@ use super::log_format::Level;
 use super::logger::Logger;
 use super::server::{Active, Server};
 use super::service::{DaemonContext, ServicePlan};
+use crate::sys::spawn::{MemorySharing, SUID_DUMPABLE};
 
 /// Loads the configuration file and writes its diagnostics to the daemon log.
 /// `None` when it cannot be used at all.
@@ -104,6 +105,19 @@ pub fn reload(server: &mut Server) {
         .daemon(Level::Notice, "Starting reconfiguration");
     // Log files are reopened, so that a rotated file is replaced.
     server.logger.reopen();
+
+    // The sysctl may have changed since startup; say so only when the choice changes.
+    let sharing = MemorySharing::read(Path::new(SUID_DUMPABLE));
+    if &sharing != server.spawner.sharing() {
+        let text = match &sharing {
+            MemorySharing::All => {
+                "fs.suid_dumpable is 0: every challenge shares the daemon's memory again".into()
+            }
+            MemorySharing::UnlessChangingIds { why } => super::fork_notice(why),
+        };
+        server.logger.daemon(Level::Notice, &text);
+        server.spawner.set_sharing(sharing);
+    }
 
     let Some(config) = load(&server.config_path, &mut server.logger) else {
         server.logger.daemon(

@@ -22,6 +22,23 @@
 //!   daemon reads at the same moment;
 //! - it allocates nothing, takes no lock, formats nothing and cannot panic.
 //!
+//! Sharing memory has one cost in safety, which decides when it is not used. Dumpability
+//! (who may ptrace a process or read its memory through /proc) belongs to the memory
+//! map, so the child and the daemon share it. When the child changes its uid, the kernel
+//! sets that shared flag to the sysctl `fs.suid_dumpable`. With 0 (the default) the
+//! daemon's memory becomes undumpable, which is harmless. With 1 or 2 it becomes
+//! dumpable, and until `execve` gives the child a memory of its own, any process of the
+//! challenge's user (every other `nobody` challenge) may ptrace the child and so write
+//! into the root daemon's memory. A `PR_SET_DUMPABLE(0)` before `setuid` does not help:
+//! the uid change overwrites it. So the daemon reads the sysctl ([`MemorySharing::read`])
+//! at startup and on reload, and when it is not 0, or cannot be read, a child that
+//! changes ids is created without CLONE_VM, with fork semantics: the same setup runs on a
+//! copy of the daemon's memory, and an attacker who attaches reaches only that copy. The
+//! child also calls `PR_SET_DUMPABLE(0)` right after `setuid`, which closes even that
+//! window but for a few instructions (`execve` restores normal dumpability for the new
+//! program); when the memory is shared, that flag is the daemon's too, and the daemon
+//! stays undumpable, as it already is after the first uid change with the sysctl at 0.
+//!
 //! Each child has a close-on-exec pipe to the daemon. A failed step writes (step, errno)
 //! on it before `_exit`; end of file means the child has left the shared memory — at
 //! `execve` or at exit the kernel releases the memory before it closes the descriptors —
@@ -32,6 +49,7 @@ use std::ffi::{CString, c_char, c_int, c_void};
 use std::fmt;
 use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
+use std::path::Path;
 use std::ptr;
 use std::rc::Rc;
 
@@ -63,13 +81,14 @@ pub enum Step {
     Setgroups,
     Setgid,
     Setuid,
+    Undumpable,
     NoNewPrivs,
     Seccomp,
     Execve,
 }
 
 impl Step {
-    const ALL: [Step; 14] = [
+    const ALL: [Step; 15] = [
         Step::SignalDispositions,
         Step::SignalMask,
         Step::Stdio,
@@ -81,6 +100,7 @@ impl Step {
         Step::Setgroups,
         Step::Setgid,
         Step::Setuid,
+        Step::Undumpable,
         Step::NoNewPrivs,
         Step::Seccomp,
         Step::Execve,
@@ -104,9 +124,43 @@ impl Step {
             Step::Setgroups => "setgroups",
             Step::Setgid => "setgid",
             Step::Setuid => "setuid",
+            Step::Undumpable => "prctl(PR_SET_DUMPABLE)",
             Step::NoNewPrivs => "prctl(PR_SET_NO_NEW_PRIVS)",
             Step::Seccomp => "seccomp",
             Step::Execve => "execve",
+        }
+    }
+}
+
+/// The sysctl that decides whether a child that changes ids may share the daemon's memory.
+pub const SUID_DUMPABLE: &str = "/proc/sys/fs/suid_dumpable";
+
+/// Which children share the daemon's memory (see the module documentation).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MemorySharing {
+    /// Every child: `fs.suid_dumpable` is 0.
+    All,
+    /// Only children that keep the daemon's ids; the others get a copy. `why` is for the
+    /// daemon log.
+    UnlessChangingIds { why: String },
+}
+
+impl MemorySharing {
+    /// Decides from the `fs.suid_dumpable` sysctl at `path` ([`SUID_DUMPABLE`] but in
+    /// tests): sharing with every child only when it reads 0.
+    pub fn read(path: &Path) -> MemorySharing {
+        let why = match std::fs::read_to_string(path) {
+            Ok(text) if text.trim() == "0" => return MemorySharing::All,
+            Ok(text) => format!("fs.suid_dumpable is {}", text.trim()),
+            Err(err) => format!("cannot read {}: {err}", path.display()),
+        };
+        MemorySharing::UnlessChangingIds { why }
+    }
+
+    fn shares_with(&self, program: &Program) -> bool {
+        match self {
+            MemorySharing::All => true,
+            MemorySharing::UnlessChangingIds { .. } => program.credentials.is_none(),
         }
     }
 }
@@ -237,15 +291,27 @@ pub struct Spawner {
     reset_signals: Rc<[c_int]>,
     pending: HashMap<RawFd, Pending>,
     spare_stacks: Vec<Stack>,
+    sharing: MemorySharing,
 }
 
 impl Spawner {
-    pub fn new() -> io::Result<Spawner> {
+    pub fn new(sharing: MemorySharing) -> io::Result<Spawner> {
         Ok(Spawner {
             reset_signals: super::signals::non_default_dispositions().into(),
             pending: HashMap::new(),
             spare_stacks: Vec::new(),
+            sharing,
         })
+    }
+
+    /// Which children share the daemon's memory from now on.
+    pub fn sharing(&self) -> &MemorySharing {
+        &self.sharing
+    }
+
+    /// Changes which children share the daemon's memory (the sysctl was read again).
+    pub fn set_sharing(&mut self, sharing: MemorySharing) {
+        self.sharing = sharing;
     }
 
     /// Starts `program` in a new process with `stdio` as its descriptors 0, 1 and 2, and
@@ -282,6 +348,13 @@ impl Spawner {
             reset_signals: self.reset_signals.clone(),
         });
 
+        // Without CLONE_VM the child runs the same code on a copy of `stack` and `context`.
+        let flags = if self.sharing.shares_with(program) {
+            libc::CLONE_VM | libc::SIGCHLD
+        } else {
+            libc::SIGCHLD
+        };
+
         // SAFETY: the child runs `child_main` on `stack`, which no other child uses, and
         // reads only `context`; both stay untouched in `self.pending` until its pipe
         // reports that it has left our memory. `child_main` follows the rules in the
@@ -290,7 +363,7 @@ impl Spawner {
             libc::clone(
                 child_main,
                 stack.top(),
-                libc::CLONE_VM | libc::SIGCHLD,
+                flags,
                 ptr::from_ref::<ChildContext>(&*context).cast_mut().cast(),
             )
         };
@@ -507,6 +580,14 @@ fn run_steps(context: &ChildContext) -> Result<std::convert::Infallible, (Step, 
         check(Step::Setuid, unsafe {
             raw::syscall1(libc::SYS_setuid, credentials.uid as usize)
         })?;
+
+        // Right after setuid, which made the memory as dumpable as fs.suid_dumpable says:
+        // no process of the new user may ptrace this one before execve (see the module
+        // documentation). execve makes the new program dumpable as usual.
+        // SAFETY: plain integer arguments.
+        check(Step::Undumpable, unsafe {
+            raw::syscall5(libc::SYS_prctl, libc::PR_SET_DUMPABLE as usize, 0, 0, 0, 0)
+        })?;
     }
 
     // no_new_privs for every challenge, filtered or not: a setuid program started by a
@@ -682,7 +763,7 @@ mod tests {
         let script = "echo \"$0 $KEY\"; echo err >&2; ls /proc/self/fd";
         let program = program("/bin/sh", &["sh", "-c", script]);
         let envp = cstrings(&["KEY=value", "PATH=/usr/bin:/bin"]);
-        let mut spawner = Spawner::new().unwrap();
+        let mut spawner = Spawner::new(MemorySharing::All).unwrap();
         let pid = spawner.spawn(&program, envp, theirs.as_raw_fd()).unwrap();
         drop(theirs);
 
@@ -702,7 +783,7 @@ mod tests {
     fn failed_exec_is_reported_with_its_pid_step_and_errno() {
         let (_ours, theirs) = UnixStream::pair().unwrap();
         let program = program("/nonexistent/program", &["missing"]);
-        let mut spawner = Spawner::new().unwrap();
+        let mut spawner = Spawner::new(MemorySharing::All).unwrap();
         let pid = spawner
             .spawn(&program, cstrings(&[]), theirs.as_raw_fd())
             .unwrap();
@@ -719,7 +800,7 @@ mod tests {
     fn ignored_sigpipe_is_not_inherited() {
         let (mut ours, theirs) = UnixStream::pair().unwrap();
         let program = program("/bin/sh", &["sh", "-c", "grep SigIgn /proc/self/status"]);
-        let mut spawner = Spawner::new().unwrap();
+        let mut spawner = Spawner::new(MemorySharing::All).unwrap();
         let pid = spawner
             .spawn(&program, cstrings(&[]), theirs.as_raw_fd())
             .unwrap();
@@ -736,7 +817,7 @@ mod tests {
     #[test]
     fn stacks_are_reused_once_children_are_gone() {
         let program = program("/bin/true", &["true"]);
-        let mut spawner = Spawner::new().unwrap();
+        let mut spawner = Spawner::new(MemorySharing::All).unwrap();
         for _ in 0..3 {
             let (_ours, theirs) = UnixStream::pair().unwrap();
             let pid = spawner
@@ -750,5 +831,125 @@ mod tests {
             1,
             "one stack served all three children"
         );
+    }
+
+    #[test]
+    fn memory_is_shared_with_every_child_only_when_suid_dumpable_reads_zero() {
+        let dir = std::env::temp_dir().join(format!("kinetd-sysctl-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sysctl = dir.join("suid_dumpable");
+        std::fs::write(&sysctl, "0\n").unwrap();
+        assert_eq!(MemorySharing::read(&sysctl), MemorySharing::All);
+        for value in ["1", "2"] {
+            std::fs::write(&sysctl, format!("{value}\n")).unwrap();
+            let why = format!("fs.suid_dumpable is {value}");
+            assert_eq!(
+                MemorySharing::read(&sysctl),
+                MemorySharing::UnlessChangingIds { why }
+            );
+        }
+        let missing = dir.join("missing");
+        let sharing = MemorySharing::read(&missing);
+        assert!(
+            matches!(&sharing, MemorySharing::UnlessChangingIds { why } if why.starts_with("cannot read")),
+            "an unreadable sysctl must not let children share: {sharing:?}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Runs `f` in a forked copy of this test process and returns its result (0..=255),
+    /// so that what the child does to its memory map cannot affect the other tests.
+    fn in_forked_process(f: impl FnOnce() -> i32) -> i32 {
+        // SAFETY: the copy runs `f` and exits without returning into the test harness; the
+        // C library makes its allocator usable in the child of a threaded process.
+        let pid = unsafe { libc::fork() };
+        assert!(pid >= 0, "fork: {}", io::Error::last_os_error());
+        if pid == 0 {
+            let code = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f)).unwrap_or(99);
+            // SAFETY: ends the copy without running the harness's exit handlers.
+            unsafe { libc::_exit(code) };
+        }
+        wait_for(pid as u32) >> 8
+    }
+
+    /// In a copy of this process: starts `id -u` as nobody with `sharing`, and returns
+    /// 1 if it printed 65534, plus 2 if this process's memory is still dumpable after.
+    fn run_as_nobody(sharing: MemorySharing) -> i32 {
+        in_forked_process(move || {
+            let (mut ours, theirs) = UnixStream::pair().unwrap();
+            let nobody = Credentials {
+                uid: 65534,
+                gid: 65534,
+                groups: Some(Vec::new()),
+            };
+            let program = Rc::new(Program {
+                credentials: Some(nobody),
+                ..Rc::into_inner(program("/bin/sh", &["sh", "-c", "id -u"])).unwrap()
+            });
+            let mut spawner = Spawner::new(sharing).unwrap();
+            let pid = spawner
+                .spawn(
+                    &program,
+                    cstrings(&["PATH=/usr/bin:/bin"]),
+                    theirs.as_raw_fd(),
+                )
+                .unwrap();
+            drop(theirs);
+            let mut out = String::new();
+            ours.read_to_string(&mut out).unwrap();
+            wait_for(pid);
+            assert!(settle(&mut spawner).is_empty());
+            // SAFETY: plain integer arguments; reads a flag of this process.
+            let dumpable = unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) };
+            i32::from(out == "65534\n") + if dumpable == 1 { 2 } else { 0 }
+        })
+    }
+
+    #[test]
+    fn a_child_that_changes_ids_never_makes_the_daemon_ptraceable() {
+        // SAFETY: geteuid has no preconditions.
+        let euid = unsafe { libc::geteuid() };
+        assert_eq!(
+            euid, 0,
+            "this test changes uid and needs root; CI runs as root"
+        );
+        let before = in_forked_process(|| {
+            // SAFETY: as in run_as_nobody.
+            unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) }
+        });
+        assert_eq!(before, 1, "the test process is dumpable to begin with");
+
+        // Sharing the memory, the child's uid change (and its PR_SET_DUMPABLE(0)) lands on
+        // the daemon's memory map: with fs.suid_dumpable = 0 it ends up undumpable, never
+        // dumpable, which is what the sysctl being 0 guarantees.
+        assert_eq!(
+            run_as_nobody(MemorySharing::All),
+            1,
+            "ran, parent undumpable"
+        );
+
+        // With a copy, the child's session works the same and the daemon is untouched:
+        // whatever fs.suid_dumpable says, the uid change cannot make the daemon's own
+        // memory dumpable.
+        let why = "test".to_owned();
+        let copy = run_as_nobody(MemorySharing::UnlessChangingIds { why });
+        assert_eq!(copy, 1 + 2, "ran as nobody, parent's memory untouched");
+    }
+
+    #[test]
+    fn a_child_that_keeps_the_daemons_ids_shares_memory_even_when_others_may_not() {
+        let program = program("/bin/true", &["true"]);
+        let sharing = MemorySharing::UnlessChangingIds { why: "test".into() };
+        assert!(sharing.shares_with(&program));
+        let changing = Program {
+            credentials: Some(Credentials {
+                uid: 65534,
+                gid: 65534,
+                groups: None,
+            }),
+            ..Rc::into_inner(program).unwrap()
+        };
+        assert!(!sharing.shares_with(&changing));
+        assert!(MemorySharing::All.shares_with(&changing));
     }
 }

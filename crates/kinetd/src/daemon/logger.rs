@@ -3,6 +3,13 @@
 //! Only the daemon process writes logs; a challenge never does. Each line is one
 //! `write(2)` on a file opened with O_APPEND, so lines from services sharing a file never
 //! interleave, and nothing is buffered that a crash could lose.
+//!
+//! Log files are opened and kept with O_NONBLOCK, because a log path may name a FIFO (a
+//! log shipper's input): a blocking open waits for a reader, and a blocking write waits
+//! for a full pipe to drain, and either would stop the whole event loop — no connection
+//! accepted, no signal read. With O_NONBLOCK a FIFO without a reader fails to open
+//! (ENXIO), which is reported like any unwritable log, and a line that does not fit in a
+//! full pipe is dropped. Regular files ignore the flag.
 
 use std::collections::{HashMap, HashSet};
 use std::fs::{File, OpenOptions};
@@ -196,6 +203,7 @@ impl Logger {
                 .append(true)
                 .create(true)
                 .mode(0o644)
+                .custom_flags(libc::O_NONBLOCK)
                 .open(path)?;
             let size = file.metadata()?.len();
             let entry = LogFile {
@@ -208,7 +216,8 @@ impl Logger {
         Ok(self.files.get_mut(path).expect("inserted above"))
     }
 
-    /// Appends one line; `Ok(false)` when the file has reached its hard limit.
+    /// Appends one line; `Ok(false)` when it was not written because the file has reached
+    /// its hard limit or is a full pipe.
     fn append(&mut self, path: &Path, line: &[u8], hard_limit: Option<u64>) -> io::Result<bool> {
         let log = self.open(path)?;
         if log.full {
@@ -226,9 +235,16 @@ impl Logger {
             self.daemon(Level::Error, &text);
             return Ok(false);
         }
-        log.file.write_all(line)?;
-        log.size += line.len() as u64;
-        Ok(true)
+        // One write: a line up to PIPE_BUF goes into a pipe whole or not at all.
+        match log.file.write(line) {
+            Ok(written) => {
+                log.size += written as u64;
+                Ok(true)
+            }
+            // A full pipe: the reader is behind. The line is lost, the log is not broken.
+            Err(err) if err.kind() == io::ErrorKind::WouldBlock => Ok(false),
+            Err(err) => Err(err),
+        }
     }
 
     fn send_syslog(&mut self, priority: i32, message: &str) {
@@ -361,6 +377,71 @@ mod tests {
             text.matches("cannot write to log file").count(),
             1,
             "{text}"
+        );
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    fn mkfifo(path: &Path) {
+        let made = std::process::Command::new("mkfifo").arg(path).status();
+        assert!(made.is_ok_and(|s| s.success()), "mkfifo {}", path.display());
+    }
+
+    #[test]
+    fn a_fifo_log_whose_reader_is_behind_drops_lines_instead_of_blocking() {
+        let dir = std::env::temp_dir().join(format!("kinetd-logger-fifo-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("svc.log");
+        let _ = std::fs::remove_file(&fifo);
+        mkfifo(&fifo);
+        // A reader that never reads: the pipe fills after 64 KiB.
+        let reader = OpenOptions::new()
+            .read(true)
+            .custom_flags(libc::O_NONBLOCK)
+            .open(&fifo)
+            .unwrap();
+        let daemon_log = dir.join("daemon.log");
+        let sink = ServiceSink::File {
+            path: fifo.clone(),
+            hard_limit: None,
+        };
+        let (done, finished) = std::sync::mpsc::channel();
+        let log_path = daemon_log.clone();
+        std::thread::spawn(move || {
+            let mut logger = Logger::new(DaemonSink::File(log_path), false);
+            for _ in 0..10_000 {
+                logger.service(&sink, "START: svc pid=1 from=127.0.0.1");
+            }
+            let _ = done.send(());
+        });
+        let ended = finished.recv_timeout(std::time::Duration::from_secs(10));
+        assert!(ended.is_ok(), "writing to a full FIFO blocked the logger");
+        let text = std::fs::read_to_string(&daemon_log).unwrap_or_default();
+        assert!(
+            !text.contains("cannot write"),
+            "a full pipe is not a broken log: {text}"
+        );
+        drop(reader);
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[test]
+    fn a_fifo_log_without_reader_is_reported_instead_of_blocking() {
+        let dir = std::env::temp_dir().join(format!("kinetd-logger-noread-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let fifo = dir.join("daemon.log");
+        let _ = std::fs::remove_file(&fifo);
+        mkfifo(&fifo);
+        let (done, finished) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || {
+            let mut logger = Logger::new(DaemonSink::File(path), false);
+            let _ = done.send(logger.check_daemon_sink().map_err(|e| e.raw_os_error()));
+        });
+        let opened = finished.recv_timeout(std::time::Duration::from_secs(10));
+        assert_eq!(
+            opened,
+            Ok(Err(Some(libc::ENXIO))),
+            "opening a FIFO without a reader fails at once"
         );
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -83,6 +83,43 @@ fn instances_limit_refuses_with_service_limit_and_banner_fail() {
 }
 
 #[test]
+fn a_client_who_reconnects_as_a_session_ends_gets_the_freed_instance() {
+    // The client sees the end of its session a moment before the daemon can reap it; the
+    // new connection waits for that instead of being refused with service_limit.
+    let dir = TempDir::new("inst-reconnect");
+    let port = free_port();
+    let chal = dir.script("hello.sh", "echo hello");
+    let log = dir.join("svc.log");
+    let config = service("instre", port, &chal, &log, "    instances = 1");
+    let _daemon = Daemon::start(&dir, &config, &[]);
+
+    let refused = (0..50).filter(|_| exchange(port, b"") != "hello\n").count();
+
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    assert_eq!(refused, 0, "sequential connections refused:\n{text}");
+}
+
+#[test]
+fn a_connection_held_for_a_slot_that_stays_taken_is_refused_soon() {
+    let s = start("heldout", "    instances = 1", &[]);
+    let a = connect(s.port);
+    assert_eq!(first_line(&a), "hello\n");
+
+    let started = std::time::Instant::now();
+    assert_eq!(refusal(connect(s.port)), "go away\n");
+    let waited = started.elapsed();
+    assert!(
+        waited < Duration::from_secs(5),
+        "refused after {waited:?}, not within a moment"
+    );
+    wait_for_file(&s.log, "FAIL: heldout service_limit from=127.0.0.1");
+    // Meanwhile and after, the admitted session is served as usual.
+    drop(a);
+    wait_for_count(&s.log, "EXIT: heldout", 1);
+    assert_eq!(first_line(&connect(s.port)), "hello\n");
+}
+
+#[test]
 fn per_source_limit_counts_each_address_apart() {
     let s = start("persrc", "    per_source = 1", &[]);
     let a = connect(s.port);

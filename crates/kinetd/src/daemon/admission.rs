@@ -5,7 +5,9 @@
 //! process and shows START and EXIT lines); kinetd decides everything here, and a refusal
 //! is one FAIL line. The order: the address lists, access_times, cps, max_load, then the
 //! counts (instances, per_source, the global -limit). Addresses come first so that a
-//! refused address does not use up the service's cps allowance.
+//! refused address does not use up the service's cps allowance. A connection refused by
+//! the counts alone is held a moment first (see `held`), and then only the counts are
+//! checked again ([`Gate::admit_count`]).
 //!
 //! `cps` differs from xinetd on purpose: xinetd closes the listening socket for `wait`
 //! seconds once the rate is exceeded, which lets any player switch a challenge off for
@@ -109,6 +111,13 @@ impl Gate {
             return Err(FailReason::Load);
         }
 
+        self.admit_count(situation)
+    }
+
+    /// The counts alone: for a connection held for a slot, whose other checks passed when
+    /// it was accepted (running them again would take a second cps token).
+    pub fn admit_count(&self, situation: &Situation<'_>) -> Result<(), FailReason> {
+        let rules = &self.rules;
         let sessions = situation.sessions;
         if let Some(max) = rules.instances
             && sessions.running(situation.service) >= max
@@ -129,6 +138,15 @@ impl Gate {
         }
         Ok(())
     }
+}
+
+/// Whether a refusal is only for lack of a slot, which a session ending frees: such a
+/// connection is held a moment rather than refused (see `held`).
+pub fn waits_for_a_slot(reason: FailReason) -> bool {
+    matches!(
+        reason,
+        FailReason::ServiceLimit | FailReason::PerSourceLimit | FailReason::ProcessLimit
+    )
 }
 
 /// The one-minute load average, from /proc/loadavg.
@@ -284,6 +302,37 @@ mod tests {
             Err(FailReason::Load)
         );
         assert_eq!(gate.admit(&situation(&sessions, || Some(1.5))), Ok(()));
+    }
+
+    #[test]
+    fn counting_again_takes_no_cps_token() {
+        let sessions = running(1);
+        let mut gate = Gate::new(
+            Rules {
+                cps: 1,
+                per_source: Some(1),
+                ..rules()
+            },
+            Instant::now(),
+        );
+        let s = situation(&sessions, || None);
+        assert_eq!(gate.admit(&s), Err(FailReason::PerSourceLimit));
+        let none = running(0);
+        let freed = situation(&none, || None);
+        for _ in 0..3 {
+            assert_eq!(gate.admit_count(&freed), Ok(()));
+        }
+        assert_eq!(gate.admit(&freed), Err(FailReason::ConnectionsPerSecond));
+    }
+
+    #[test]
+    fn only_the_count_refusals_wait_for_a_slot() {
+        assert!(waits_for_a_slot(FailReason::ServiceLimit));
+        assert!(waits_for_a_slot(FailReason::PerSourceLimit));
+        assert!(waits_for_a_slot(FailReason::ProcessLimit));
+        assert!(!waits_for_a_slot(FailReason::ConnectionsPerSecond));
+        assert!(!waits_for_a_slot(FailReason::Address));
+        assert!(!waits_for_a_slot(FailReason::Load));
     }
 
     #[test]

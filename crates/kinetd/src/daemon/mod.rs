@@ -14,6 +14,7 @@
 
 mod admission;
 mod cli;
+mod held;
 mod listener;
 mod log_format;
 mod logger;

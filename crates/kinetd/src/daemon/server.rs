@@ -14,7 +14,8 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use socket2::Socket;
 
-use super::admission::{Gate, Situation, load_average};
+use super::admission::{Gate, Situation, load_average, waits_for_a_slot};
+use super::held::HeldQueue;
 use super::listener::{Kind, Listener};
 use super::log_format::{self, FailReason, Level};
 use super::logger::Logger;
@@ -58,6 +59,8 @@ pub struct Active {
     pub fail_log: LogLimiter,
     /// Set after an accept failure; the listener is not polled until then.
     pub resting_until: Option<Instant>,
+    /// Connections waiting a moment for a slot (see `held`).
+    pub held: HeldQueue,
 }
 
 impl Active {
@@ -69,6 +72,7 @@ impl Active {
             listener,
             fail_log: LogLimiter::new(now),
             resting_until: None,
+            held: HeldQueue::default(),
         }
     }
 
@@ -157,6 +161,10 @@ impl Server {
                 }
                 active.resting_until = None;
             }
+            if let Some(deadline) = active.held.next_deadline() {
+                let left = deadline.saturating_duration_since(now);
+                timeout = Some(timeout.map_or(left, |t| t.min(left)));
+            }
             if active.plan.wait && self.sessions.listener_held(&active.plan.id) {
                 continue;
             }
@@ -190,6 +198,9 @@ impl Server {
                 return Ok(None);
             }
         }
+
+        // Held connections before new ones: they were accepted first.
+        self.settle_held();
 
         for (fd, index) in fds[first_listener..].iter().zip(polled) {
             if fd.is_ready() {
@@ -249,18 +260,70 @@ impl Server {
         if let Some(banner) = &banners.banner {
             send_banner(&conn, banner);
         }
-        if let Err(reason) = self.admit(index, Some(peer.ip())) {
-            self.refuse(index, reason, Some(peer.ip()));
-            if let Some(banner) = &self.services[index].plan.banners.fail {
-                send_banner(&conn, banner);
+        match self.admit(index, Some(peer.ip())) {
+            Ok(()) => return self.start(index, conn, peer),
+            Err(reason) if !waits_for_a_slot(reason) => {
+                return self.refuse_connection(index, conn, peer, reason);
             }
-            return;
+            Err(_) => {}
         }
+
+        // The slot may be a session that has ended and is not reaped yet. Connections
+        // held earlier get the slots this frees first; those still held after that wait
+        // for limits this one is not over (another source's per_source).
+        self.reap();
+        self.settle_held();
+        let Err(reason) = self.admit_count(index, peer) else {
+            return self.start(index, conn, peer);
+        };
+        let held = &mut self.services[index].held;
+        if held.is_full() {
+            return self.refuse_connection(index, conn, peer, reason);
+        }
+        held.push(conn, peer, Instant::now());
+    }
+
+    /// Runs admission again on every held connection, oldest first: each is started if a
+    /// slot is free, refused if its time is up, and otherwise held on.
+    fn settle_held(&mut self) {
+        let now = Instant::now();
+        for index in 0..self.services.len() {
+            if self.services[index].held.is_empty() {
+                continue;
+            }
+            for held in self.services[index].held.take() {
+                match self.admit_count(index, held.peer) {
+                    Ok(()) => self.start(index, held.conn, held.peer),
+                    Err(reason) if held.deadline <= now => {
+                        self.refuse_connection(index, held.conn, held.peer, reason);
+                    }
+                    Err(_) => self.services[index].held.keep(held),
+                }
+            }
+        }
+    }
+
+    /// Starts the challenge on an admitted connection.
+    fn start(&mut self, index: usize, conn: Socket, peer: SocketAddr) {
         if let Some(banner) = &self.services[index].plan.banners.success {
             send_banner(&conn, banner);
         }
         self.launch(index, conn.as_raw_fd(), Some(peer), false);
         // `conn` closes here: the challenge has its own copies on 0, 1 and 2.
+    }
+
+    /// Refuses an accepted connection: its FAIL line, then `banner_fail`, then it closes.
+    fn refuse_connection(
+        &mut self,
+        index: usize,
+        conn: Socket,
+        peer: SocketAddr,
+        reason: FailReason,
+    ) {
+        self.refuse(index, reason, Some(peer.ip()));
+        if let Some(banner) = &self.services[index].plan.banners.fail {
+            send_banner(&conn, banner);
+        }
     }
 
     /// A readable listener of a `wait = yes` service: its server gets the socket.
@@ -295,6 +358,22 @@ impl Server {
             load_average,
         };
         active.gate.admit(&situation)
+    }
+
+    /// The counts alone, for a connection whose other checks have passed.
+    fn admit_count(&self, index: usize, peer: SocketAddr) -> Result<(), FailReason> {
+        let active = &self.services[index];
+        let situation = Situation {
+            service: &active.plan.id,
+            peer: Some(peer.ip()),
+            sessions: &self.sessions,
+            process_limit: self.process_limit,
+            now: Instant::now(),
+            // The counts read no time of day.
+            local_time: process::local_time(0),
+            load_average,
+        };
+        active.gate.admit_count(&situation)
     }
 
     /// Writes a FAIL line, unless the service has written too many lately.

@@ -153,6 +153,11 @@ impl Server {
         let mut polled = Vec::with_capacity(self.services.len());
         let mut timeout: Option<Duration> = None;
         for (index, active) in self.services.iter_mut().enumerate() {
+            // Held connections time out even while their listener rests.
+            if let Some(deadline) = active.held.next_deadline() {
+                let left = deadline.saturating_duration_since(now);
+                timeout = Some(timeout.map_or(left, |t| t.min(left)));
+            }
             if let Some(until) = active.resting_until {
                 if until > now {
                     let left = until - now;
@@ -160,10 +165,6 @@ impl Server {
                     continue;
                 }
                 active.resting_until = None;
-            }
-            if let Some(deadline) = active.held.next_deadline() {
-                let left = deadline.saturating_duration_since(now);
-                timeout = Some(timeout.map_or(left, |t| t.min(left)));
             }
             if active.plan.wait && self.sessions.listener_held(&active.plan.id) {
                 continue;

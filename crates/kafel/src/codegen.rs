@@ -93,23 +93,37 @@ pub fn generate(policy: &Policy) -> Result<Program, Error> {
         }
     };
 
-    let (mut graph, mut root) = graph::simplify(&graph, root);
-    let mut insns = graph::emit(&graph, root);
-    // A load that a pass drops as dead may have made the load after it look necessary (the
-    // word it replaced was the one already in A), so further passes can shorten the program.
-    loop {
-        let (pruned, pruned_root) = graph::prune(&graph, root);
-        let (again, again_root) = graph::simplify(&pruned, pruned_root);
-        let shorter = graph::emit(&again, again_root);
-        if shorter.len() >= insns.len() {
-            break;
+    // Deciding comparisons from values learnt earlier on a path never adds to what a path
+    // executes, but the copies it makes of shared code can make the program longer; then
+    // the program without them is kept if that one is shorter.
+    let mut insns = optimise(&graph, root, true);
+    if insns.len() > MAX_INSNS {
+        let plain = optimise(&graph, root, false);
+        if plain.len() < insns.len() {
+            insns = plain;
         }
-        (graph, root, insns) = (again, again_root, shorter);
     }
     if insns.len() > MAX_INSNS {
         return Err(Error::TooLong { insns: insns.len() });
     }
     Ok(Program::new(insns))
+}
+
+/// Drops redundant and dead code from the graph and lays it out.
+fn optimise(graph: &Graph, root: NodeId, values: bool) -> Vec<Instruction> {
+    let (mut graph, mut root) = graph::simplify(graph, root, values);
+    let mut insns = graph::emit(&graph, root);
+    // A load that a pass drops as dead may have made the load after it look necessary (the
+    // word it replaced was the one already in A), so further passes can shorten the program.
+    loop {
+        let (pruned, pruned_root) = graph::prune(&graph, root);
+        let (again, again_root) = graph::simplify(&pruned, pruned_root, values);
+        let shorter = graph::emit(&again, again_root);
+        if shorter.len() >= insns.len() {
+            return insns;
+        }
+        (graph, root, insns) = (again, again_root, shorter);
+    }
 }
 
 fn is_kill(action: Action) -> bool {

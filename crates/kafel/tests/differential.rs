@@ -433,7 +433,6 @@ fn a_policy_a_few_instructions_under_the_kernel_limit_in_kafel_compiles() {
 }
 
 #[test]
-#[ignore = "ours is 4098 instructions: the x32 guard under DEFAULT ALLOW costs two more than kafel"]
 fn a_policy_exactly_at_the_kernel_limit_in_kafel_compiles() {
     // kafel's filter has exactly 4096 instructions, which the kernel installs.
     assert_decides(

@@ -66,8 +66,29 @@ const GAP_WEIGHT: f64 = 0.1;
 /// the square of the count) and a weight-balanced one is built instead.
 const MAX_OPTIMAL_RANGES: usize = 512;
 
+/// The stack the passes over the graph run on. They recurse along the program's paths,
+/// and a policy far over the kernel's limit (thousands of alternatives in one filter) has
+/// paths tens of thousands of nodes long; the stack is reserved, not used, until then.
+const STACK_BYTES: usize = 256 << 20;
+
 /// Compiles `policy` to a seccomp filter.
 pub fn generate(policy: &Policy) -> Result<Program, Error> {
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("kafel codegen".into())
+            .stack_size(STACK_BYTES)
+            .spawn_scoped(scope, || generate_here(policy));
+        match worker {
+            Ok(worker) => worker
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            // No thread to be had: this one's stack does for all but huge policies.
+            Err(_) => generate_here(policy),
+        }
+    })
+}
+
+fn generate_here(policy: &Policy) -> Result<Program, Error> {
     if policy.sections.is_empty() {
         return Err(Error::NoArchitecture);
     }
@@ -115,9 +136,11 @@ fn optimise(graph: &Graph, root: NodeId, values: bool) -> Vec<Instruction> {
     let mut insns = graph::emit(&graph, root);
     // A load that a pass drops as dead may have made the load after it look necessary (the
     // word it replaced was the one already in A), so further passes can shorten the program.
+    // The comparisons values decide are gone after the first pass, and learning values is
+    // the costly part, so these passes do without.
     loop {
         let (pruned, pruned_root) = graph::prune(&graph, root);
-        let (again, again_root) = graph::simplify(&pruned, pruned_root, values);
+        let (again, again_root) = graph::simplify(&pruned, pruned_root, false);
         let shorter = graph::emit(&again, again_root);
         if shorter.len() >= insns.len() {
             return insns;

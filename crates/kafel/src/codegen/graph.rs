@@ -109,8 +109,7 @@ struct Regs {
     value: Option<(u32, u32)>,
 }
 
-/// How many (node, registers) pairs [`simplify`] visits before it stops learning values
-/// from comparisons. Each value learnt can revisit what follows it, so a long chain of
+/// How many nodes [`simplify`] visits before it stops learning values from comparisons. Each value learnt can revisit what follows it, so a long chain of
 /// comparisons with distinct constants costs the square of its length.
 const VALUE_BUDGET: usize = 1 << 21;
 
@@ -155,37 +154,54 @@ impl Simplify<'_> {
             return done;
         }
         self.budget = self.budget.saturating_sub(1);
+        // Nodes that vanish are followed in a loop: a chain of decided comparisons can be
+        // as long as the program, and the recursion stays as deep as what is kept.
+        let entry = id;
+        let mut id = id;
+        while let Some(next) = self.vanishes(id, regs) {
+            id = next;
+            self.budget = self.budget.saturating_sub(1);
+            if let Some(&done) = self.done.get(&(id, regs)) {
+                self.done.insert((entry, regs), done);
+                return done;
+            }
+        }
         let new = match self.old.node(id) {
             Node::Ret(value) => self.new.ret(value),
-            Node::Jump { code, k, t, f } => match decided(code, k, regs) {
-                Some(true) => self.visit(t, regs),
-                Some(false) => self.visit(f, regs),
-                None => {
-                    let mut on_true = regs;
-                    if code == BPF_JMP | BPF_JEQ | BPF_K
-                        && let Some(word) = regs.a
-                    {
-                        on_true.value = Some((word, k));
-                    }
-                    let t = self.visit(t, on_true);
-                    let f = self.visit(f, regs);
-                    self.new.jump(code & !BPF_JMP, k, t, f)
+            Node::Jump { code, k, t, f } => {
+                let mut on_true = regs;
+                if code == BPF_JMP | BPF_JEQ | BPF_K
+                    && let Some(word) = regs.a
+                {
+                    on_true.value = Some((word, k));
                 }
-            },
+                let t = self.visit(t, on_true);
+                let f = self.visit(f, regs);
+                self.new.jump(code & !BPF_JMP, k, t, f)
+            }
             Node::Stmt { code, k, next } => self.stmt(code, k, next, regs),
         };
         self.done.insert((id, regs), new);
+        self.done.insert((entry, regs), new);
         new
+    }
+
+    /// Where control goes on from a node that `regs` make pointless: a comparison with a
+    /// known outcome, a load of the word already in A, a copy of A into X that X holds.
+    fn vanishes(&self, id: NodeId, regs: Regs) -> Option<NodeId> {
+        match self.old.node(id) {
+            Node::Jump { code, k, t, f } => decided(code, k, regs).map(|d| if d { t } else { f }),
+            Node::Stmt { code, k, next } => {
+                let reload = code == BPF_LD | BPF_W | BPF_ABS && regs.a == Some(k);
+                let retax = code == BPF_MISC | BPF_TAX && regs.a.is_some() && regs.x == regs.a;
+                (reload || retax).then_some(next)
+            }
+            Node::Ret(_) => None,
+        }
     }
 
     fn stmt(&mut self, code: u16, k: u32, next: NodeId, regs: Regs) -> NodeId {
         let load_abs = code == BPF_LD | BPF_W | BPF_ABS;
-        if load_abs && regs.a == Some(k) {
-            return self.visit(next, regs);
-        }
-        if code == BPF_MISC | BPF_TAX && regs.a.is_some() && regs.x == regs.a {
-            return self.visit(next, regs);
-        }
         let after = match code & 0x07 {
             BPF_LD if load_abs => Regs { a: Some(k), ..regs },
             BPF_LD | BPF_ALU => Regs { a: None, ..regs },

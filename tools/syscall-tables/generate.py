@@ -381,6 +381,19 @@ def slots(params, arch):
     return sum(2 if type_size(t, arch) > arch.long else 1 for t, _ in params)
 
 
+def registers(name, params, arch):
+    """The first argument register of each parameter. A parameter wider than the
+    architecture's registers (an 8-byte one on i386) takes two consecutive registers,
+    low word first, and moves every later parameter along; the kernel has six."""
+    regs, reg = [], 0
+    for t, _ in params:
+        regs.append(reg)
+        reg += 2 if type_size(t, arch) > arch.long else 1
+    if reg > 6:
+        raise GenError(f"{arch.name} {name}: parameters take {reg} registers, more than 6")
+    return regs
+
+
 def x86_64_entries(rows, defs, removed, config):
     """x86-64: the entry point's name without `sys_`, and its prototype."""
     entries = []
@@ -510,14 +523,17 @@ def render(arch, entries, version):
         "",
         "use super::{Param, Syscall};",
         "",
-        "const fn p(name: &'static str, size: u8) -> Param {",
-        "    Param { name, size }",
+        "const fn p(name: &'static str, size: u8, reg: u8) -> Param {",
+        "    Param { name, size, reg }",
         "}",
         "",
         "pub(super) static SYSCALLS: &[Syscall] = &[",
     ]
     for name, nr, params in sorted(entries):
-        args = ", ".join(f'p("{n}", {type_size(t, arch)})' for t, n in params)
+        regs = registers(name, params, arch)
+        args = ", ".join(
+            f'p("{n}", {type_size(t, arch)}, {reg})' for (t, n), reg in zip(params, regs)
+        )
         lines.append(f'    Syscall {{ name: "{name}", nr: {nr}, params: &[{args}] }},')
     lines.append("];")
     return "\n".join(lines) + "\n"

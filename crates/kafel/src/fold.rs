@@ -52,7 +52,10 @@ pub(crate) fn fold(expr: Expr) -> Folded {
             let (l, r) = (fold_value(l), fold_value(r));
             match (&l, &r) {
                 (Value::Num(a), Value::Num(b)) => constant(compare(op, *a, *b)),
-                (Value::Arg { index: a, .. }, Value::Arg { index: b, .. }) if a == b => {
+                (Value::Arg { index: a, .. }, Value::Arg { index: b, .. })
+                | (Value::ArgPair { lo: a, .. }, Value::ArgPair { lo: b, .. })
+                    if a == b =>
+                {
                     constant(matches!(op, CmpOp::Eq | CmpOp::Le | CmpOp::Ge))
                 }
                 _ => Folded::Cond(Cond::Cmp(op, l, r)),

@@ -1,7 +1,7 @@
 //! The resolved policy: what the front end hands to code generation.
 //!
 //! Everything here is specific to one target architecture: names are gone, syscalls are
-//! numbers, arguments are positions with a byte size, and every filter has been
+//! numbers, arguments are registers with a byte size, and every filter has been
 //! constant-folded. The order of [`ArchPolicy::rules`] is the textual order after `USE`
 //! expansion, which is what decides a syscall: the first rule for that number whose
 //! filter holds wins, and when none holds the default applies.
@@ -127,6 +127,13 @@ pub enum Value {
         index: u8,
         size: u8,
     },
+    /// An 8-byte parameter that the kernel passes in two 32-bit registers, as i386 does:
+    /// its low word is the low word of argument `lo`, its high word the low word of
+    /// argument `hi` (`lo + 1`). The high words of both arguments are never read.
+    ArgPair {
+        lo: u8,
+        hi: u8,
+    },
     BitAnd(Box<Value>, Box<Value>),
     BitOr(Box<Value>, Box<Value>),
 }
@@ -141,6 +148,7 @@ impl Value {
         match self {
             Value::Num(n) => *n > u64::from(u32::MAX),
             Value::Arg { size, .. } => *size == 8,
+            Value::ArgPair { .. } => true,
             Value::BitAnd(a, b) | Value::BitOr(a, b) => a.is_wide() || b.is_wide(),
         }
     }
@@ -179,6 +187,10 @@ impl Value {
         match self {
             Value::Num(n) => *n,
             Value::Arg { index, .. } => args[usize::from(*index)],
+            Value::ArgPair { lo, hi } => {
+                let word = |i: &u8| args[usize::from(*i)] & u64::from(u32::MAX);
+                word(lo) | word(hi) << 32
+            }
             Value::BitAnd(a, b) => a.eval(args) & b.eval(args),
             Value::BitOr(a, b) => a.eval(args) | b.eval(args),
         }

@@ -417,27 +417,41 @@ fn cmp_op(op: ast::CmpOp) -> CmpOp {
     }
 }
 
-/// The argument names a rule's filter can use, with their sizes in bytes.
+/// The argument names a rule's filter can use, with the registers and sizes behind them.
 enum Binding<'a> {
     Declared(&'a [String]),
-    BuiltIn(&'a str, &'static [Param]),
+    BuiltIn(Arch, &'a str, &'static [Param]),
     /// A syscall given by number, without declared names.
     None,
 }
 
 impl Binding<'_> {
-    fn lookup(&self, name: &str) -> Option<(u8, u8)> {
-        let index = match self {
-            Binding::Declared(names) => names.iter().position(|n| n == name),
-            Binding::BuiltIn(_, params) => params.iter().position(|p| p.name == name),
+    fn lookup(&self, name: &str) -> Option<Value> {
+        match self {
+            // Declared arguments are one register each, always treated as 8 bytes wide.
+            Binding::Declared(names) => {
+                let index = names.iter().position(|n| n == name)?;
+                let index = u8::try_from(index).unwrap_or(u8::MAX);
+                Some(Value::Arg { index, size: 8 })
+            }
+            // The table says which register holds the parameter; one wider than a
+            // register (8 bytes on i386) is read from the pair, as the kernel passes it.
+            Binding::BuiltIn(arch, _, params) => {
+                let param = params.iter().find(|p| p.name == name)?;
+                Some(if param.is_pair(*arch) {
+                    Value::ArgPair {
+                        lo: param.reg,
+                        hi: param.reg + 1,
+                    }
+                } else {
+                    Value::Arg {
+                        index: param.reg,
+                        size: param.size,
+                    }
+                })
+            }
             Binding::None => None,
-        }?;
-        let size = match self {
-            Binding::BuiltIn(_, params) => params[index].size,
-            // Declared arguments are always treated as 8 bytes wide.
-            _ => 8,
-        };
-        Some((u8::try_from(index).unwrap_or(u8::MAX), size))
+        }
     }
 }
 
@@ -449,7 +463,7 @@ fn binding(rule: &CRule, arch: Arch) -> Option<Binding<'_>> {
     match &rule.syscall {
         CSyscall::Name(name) => {
             let syscall = arch.syscall(&name.value)?;
-            Some(Binding::BuiltIn(syscall.name, syscall.params))
+            Some(Binding::BuiltIn(arch, syscall.name, syscall.params))
         }
         CSyscall::Number(_) | CSyscall::Invalid => Some(Binding::None),
     }
@@ -476,7 +490,7 @@ fn validate_rule(rule: &CRule, arch: Arch, errors: &mut Vec<ArchError>) {
         }
         let why = match &binding {
             Binding::Declared(_) => "not a constant or a declared argument".to_string(),
-            Binding::BuiltIn(syscall, _) => {
+            Binding::BuiltIn(_, syscall, _) => {
                 format!("not a constant or an argument of `{syscall}` on {ARCHES}")
             }
             Binding::None => "a syscall given by number has no argument names; declare them, \
@@ -549,10 +563,7 @@ fn bind_bits(expr: &CBits, binding: &Binding) -> Value {
     match expr {
         CBits::Num(n) => Value::Num(*n),
         // An unknown name was reported by validation; 0 keeps the (discarded) IR total.
-        CBits::Name(name) => match binding.lookup(&name.value) {
-            Some((index, size)) => Value::Arg { index, size },
-            None => Value::Num(0),
-        },
+        CBits::Name(name) => binding.lookup(&name.value).unwrap_or(Value::Num(0)),
         CBits::Or(l, r) => Value::BitOr(
             Box::new(bind_bits(l, binding)),
             Box::new(bind_bits(r, binding)),

@@ -8,6 +8,11 @@
 //! * In every case, an input from an architecture the case is not compiled for may get
 //!   `KILL_PROCESS` instead of kafel's answer, and an x86-64 input with an x32 number
 //!   (`0x40000000 <= nr < 0xffffffff`) may get any denial instead of kafel's answer.
+//! * Against an `.alt.expect`, an i386 input with a high word set in some argument is
+//!   not judged. The kernel zero-extends i386 registers, so no such input reaches a
+//!   filter, and the alternative policy's answer to it only reflects how it spells the
+//!   meaning (its declared arguments are read on 64 bits, where a compiler that reads
+//!   an 8-byte i386 parameter from its register pair looks at the low words only).
 //!
 //! Each test gathers every mismatch before failing, so one run shows them all.
 
@@ -26,6 +31,7 @@ mod support;
 use support::expect::{Expect, parse_expect};
 
 const X86_64: u32 = 0xc000_003e;
+const I386: u32 = 0x4000_0003;
 
 /// How a quirk case is judged besides matching kafel.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -141,10 +147,18 @@ fn is_deny(action: Action) -> bool {
     )
 }
 
-/// Runs every input; returns one line per decision that no rule accepts.
-fn judge(corpus: &Corpus, program: &Program, expects: &[Expect]) -> Vec<String> {
+/// Whether the kernel can pass this input to a filter: i386 registers are 32 bits,
+/// zero-extended in `seccomp_data.args`.
+fn kernel_can_produce(e: &Expect) -> bool {
+    e.data.arch != I386 || e.data.args.iter().all(|&a| a >> 32 == 0)
+}
+
+/// Runs every input; returns one line per decision that no rule accepts. Against an
+/// `.alt.expect` (`alt`), inputs the kernel cannot produce are not judged.
+fn judge(corpus: &Corpus, program: &Program, expects: &[Expect], alt: bool) -> Vec<String> {
     let mut bad = Vec::new();
-    for e in expects {
+    let judged = expects.iter().filter(|e| !alt || kernel_can_produce(e));
+    for e in judged {
         let got = match interp::run(program, &e.data) {
             Ok(out) => Action::from_ret_value(out.ret),
             Err(err) => {
@@ -189,14 +203,14 @@ fn check_case(corpus: &Corpus, id: &str) -> Vec<String> {
         (Ok(program), _) => {
             let mut problems = Vec::new();
             if let Some(expects) = &expects {
-                problems = judge(corpus, &program, expects);
+                problems = judge(corpus, &program, expects, false);
                 if problems.is_empty() {
                     return problems;
                 }
             }
             if allowance == Some(Allowance::AltExpect) {
                 let alt = alt.as_ref().expect("alt-expect cases have an .alt.expect");
-                let alt_problems = judge(corpus, &program, alt);
+                let alt_problems = judge(corpus, &program, alt, true);
                 if alt_problems.is_empty() {
                     return alt_problems;
                 }

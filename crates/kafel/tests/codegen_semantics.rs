@@ -56,6 +56,7 @@ fn value() -> impl Strategy<Value = Value> {
         number().prop_map(Value::Num),
         (0u8..6, prop::sample::select(&[2u8, 4, 8][..]))
             .prop_map(|(index, size)| Value::Arg { index, size }),
+        (0u8..5).prop_map(|lo| Value::ArgPair { lo, hi: lo + 1 }),
     ];
     leaf.prop_recursive(3, 8, 2, |inner| {
         prop_oneof![
@@ -328,4 +329,62 @@ fn jumps_longer_than_255_go_through_trampolines() {
             );
         }
     }
+}
+
+/// The action an i386 policy's compiled filter returns for `nr` with `args`.
+fn i386_decision(policy: &str, nr: u32, args: [u64; 6]) -> Action {
+    let source = kafel::SourceFile::new("test.policy", policy);
+    let program = kafel::compile(&source, &[Arch::I386], &kafel::MemLoader::new())
+        .unwrap_or_else(|d| panic!("policy refused:\n{d}"));
+    let data = SeccompData {
+        nr,
+        arch: Arch::I386.audit_arch(),
+        instruction_pointer: 0,
+        args,
+    };
+    Action::from_ret_value(interp::run(&program, &data).unwrap().ret)
+}
+
+#[test]
+fn i386_fallocate_len_is_compared_on_its_register_pair() {
+    let policy = "ALLOW { fallocate { len <= 0x100000 } } DEFAULT ERRNO(1)";
+    const FALLOCATE: u32 = 324;
+    // len = 0x1000 (registers 4 and 5); a huge offset (registers 2 and 3) is irrelevant.
+    let small = [3, 0, 0xffff_ffff, 0xffff_ffff, 0x1000, 0];
+    assert_eq!(i386_decision(policy, FALLOCATE, small), Action::Allow);
+    // len = 1 << 32: only its high word (register 5) is set.
+    let high = [3, 0, 0, 0, 0, 1];
+    assert_eq!(i386_decision(policy, FALLOCATE, high), Action::Errno(1));
+    // len = 0x100001, just over the limit.
+    let over = [3, 0, 0, 0, 0x10_0001, 0];
+    assert_eq!(i386_decision(policy, FALLOCATE, over), Action::Errno(1));
+}
+
+#[test]
+fn i386_pread64_pos_high_word_is_the_next_register() {
+    let policy = "ALLOW { pread64 { pos < 0x100000000 } } DEFAULT ERRNO(1)";
+    const PREAD64: u32 = 180;
+    assert_eq!(
+        i386_decision(policy, PREAD64, [3, 0x1000, 16, 0xffff_ffff, 0, 0]),
+        Action::Allow
+    );
+    assert_eq!(
+        i386_decision(policy, PREAD64, [3, 0x1000, 16, 0, 1, 0]),
+        Action::Errno(1)
+    );
+}
+
+#[test]
+fn i386_parameter_after_a_pair_is_read_from_the_shifted_register() {
+    // fadvise64_64(fd, offset, len, advice): advice is register 5.
+    let policy = "ALLOW { fadvise64_64 { advice == 4 } } DEFAULT ERRNO(1)";
+    const FADVISE64_64: u32 = 272;
+    assert_eq!(
+        i386_decision(policy, FADVISE64_64, [3, 0, 0, 0, 0, 4]),
+        Action::Allow
+    );
+    assert_eq!(
+        i386_decision(policy, FADVISE64_64, [3, 0, 0, 4, 0, 0]),
+        Action::Errno(1)
+    );
 }

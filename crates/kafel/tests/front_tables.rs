@@ -75,6 +75,45 @@ fn built_in_argument_names_carry_the_kernel_parameter_sizes() {
     assert_eq!(lhs, arg(2, 4));
 }
 
+fn i386(text: &str) -> ArchPolicy {
+    sections(text, &[Arch::I386]).remove(0)
+}
+
+#[test]
+fn an_i386_eight_byte_parameter_is_read_from_its_register_pair() {
+    // pread64(fd, buf, count, pos): pos is registers 3 (low) and 4 (high).
+    let (_, lhs, _) = only_comparison(&i386("ALLOW { pread64 { pos < 0x100000000 } }"));
+    assert_eq!(lhs, Value::ArgPair { lo: 3, hi: 4 });
+    assert!(lhs.is_wide());
+
+    // fallocate(fd, mode, offset, len): offset takes registers 2 and 3, so len is 4 and 5.
+    let (_, lhs, _) = only_comparison(&i386("ALLOW { fallocate { len <= 0x100000 } }"));
+    assert_eq!(lhs, Value::ArgPair { lo: 4, hi: 5 });
+    let (_, lhs, _) = only_comparison(&i386("ALLOW { fallocate { offset == 0 } }"));
+    assert_eq!(lhs, Value::ArgPair { lo: 2, hi: 3 });
+}
+
+#[test]
+fn an_i386_parameter_after_a_register_pair_moves_one_register_along() {
+    // fadvise64_64(fd, offset, len, advice): advice is register 5, not position 3.
+    let (_, lhs, _) = only_comparison(&i386("ALLOW { fadvise64_64 { advice == 4 } }"));
+    assert_eq!(lhs, arg(5, 4));
+    // readahead(fd, offset, count): count is register 3.
+    let (_, lhs, _) = only_comparison(&i386("ALLOW { readahead { count == 4 } }"));
+    assert_eq!(lhs, arg(3, 4));
+    // A parameter before the pair keeps its position.
+    let (_, lhs, _) = only_comparison(&i386("ALLOW { fallocate { mode == 1 } }"));
+    assert_eq!(lhs, arg(1, 4));
+}
+
+#[test]
+fn x86_64_eight_byte_parameters_stay_one_register_at_their_position() {
+    let (_, lhs, _) = only_comparison(&x86_64("ALLOW { fallocate { len <= 0x100000 } }"));
+    assert_eq!(lhs, arg(3, 8));
+    let (_, lhs, _) = only_comparison(&x86_64("ALLOW { pread64 { pos < 0x100000000 } }"));
+    assert_eq!(lhs, arg(3, 8));
+}
+
 #[test]
 fn the_width_rule_follows_arguments_and_literals() {
     let cond = |text: &str| {

@@ -29,6 +29,48 @@ fn params(arch: Arch, name: &str) -> Vec<(&'static str, u8)> {
 }
 
 #[test]
+fn every_parameter_register_adds_up_the_registers_before_it() {
+    for arch in Arch::ALL {
+        for s in arch.syscalls() {
+            let mut next = 0;
+            for p in s.params {
+                assert_eq!(p.reg, next, "{arch} {} {}", s.name, p.name);
+                next += if p.is_pair(arch) { 2 } else { 1 };
+            }
+            assert!(next <= 6, "{arch} {} ends at register {next}", s.name);
+        }
+    }
+}
+
+#[test]
+fn i386_sixty_four_bit_parameters_take_the_kernels_register_pairs() {
+    let at = |name: &str, param_name: &str| {
+        let p = param(Arch::I386, name, param_name);
+        (p.reg, p.is_pair(Arch::I386))
+    };
+    // The registers of arch/x86/kernel/sys_ia32.c's wrappers (low word first).
+    assert_eq!(at("pread64", "pos"), (3, true));
+    assert_eq!(at("pwrite64", "pos"), (3, true));
+    assert_eq!(at("truncate64", "length"), (1, true));
+    assert_eq!(at("ftruncate64", "length"), (1, true));
+    assert_eq!(at("readahead", "offset"), (1, true));
+    assert_eq!(at("readahead", "count"), (3, false));
+    assert_eq!(at("fadvise64", "len"), (3, false));
+    assert_eq!(at("fadvise64", "advice"), (4, false));
+    assert_eq!(at("fadvise64_64", "len"), (3, true));
+    assert_eq!(at("fadvise64_64", "advice"), (5, false));
+    assert_eq!(at("sync_file_range", "nbytes"), (3, true));
+    assert_eq!(at("sync_file_range", "flags"), (5, false));
+    assert_eq!(at("fallocate", "offset"), (2, true));
+    assert_eq!(at("fallocate", "len"), (4, true));
+    assert_eq!(at("fanotify_mark", "mask"), (2, true));
+    assert_eq!(at("fanotify_mark", "pathname"), (5, false));
+    // Only 8-byte parameters pair; x86-64 registers hold 64 bits.
+    assert!(!param(Arch::X86_64, "fallocate", "len").is_pair(Arch::X86_64));
+    assert_eq!(param(Arch::X86_64, "fallocate", "len").reg, 3);
+}
+
+#[test]
 fn every_table_is_sorted_by_name_without_duplicates() {
     for arch in Arch::ALL {
         let table = arch.syscalls();

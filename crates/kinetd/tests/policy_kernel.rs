@@ -348,6 +348,57 @@ fn i386_program_runs_under_a_policy_compiled_for_both_architectures() {
 }
 
 #[test]
+fn i386_sixty_four_bit_parameters_are_checked_on_the_kernels_register_pairs() {
+    // i386 passes pread64's `pos` in registers 3 (low) and 4 (high), and fallocate's
+    // `offset` in 2 and 3, `len` in 4 and 5. Reading `len` from register 3, as kafel
+    // does, would answer ERRNO(14) for the last fallocate call below.
+    let policy = write_policy(
+        "pairs.policy",
+        "ERRNO(13) { pread64 { pos >= 0x100000000 } }\n\
+         ERRNO(14) { fallocate { len > 0x100000 } }\n\
+         ERRNO(15) { fallocate }\n\
+         DEFAULT ALLOW\n",
+    );
+    // x86-64 too: the filter is installed before the 64-bit execve of the probe.
+    let i386 = &["x86_64", "i386"];
+    // pread64(0, NULL, 0, pos): stdin is /dev/null, so an allowed call returns 0.
+    agree(
+        &policy,
+        i386,
+        Bits::B32,
+        &call("pread64", 180, &["0", "0", "0", "0", "1"]),
+        "ERRNO(13)",
+    );
+    agree(
+        &policy,
+        i386,
+        Bits::B32,
+        &call("pread64", 180, &["0", "0", "0", "0xffffffff", "0"]),
+        "ALLOW",
+    );
+    // len = 1 << 32: only its high word, register 5, is set.
+    agree(
+        &policy,
+        i386,
+        Bits::B32,
+        &call("fallocate", 324, &["0", "0", "0", "0", "0", "1"]),
+        "ERRNO(14)",
+    );
+    // len = 0x1000 with offset's high word (register 3) over the limit.
+    agree(
+        &policy,
+        i386,
+        Bits::B32,
+        &call(
+            "fallocate",
+            324,
+            &["0", "0", "0", "0x200000", "0x1000", "0"],
+        ),
+        "ERRNO(15)",
+    );
+}
+
+#[test]
 fn i386_program_is_killed_under_an_x86_64_only_policy() {
     let policy = write_policy("only64.policy", "DEFAULT ALLOW\n");
     agree(

@@ -22,15 +22,27 @@ pub struct Syscall {
     pub params: &'static [Param],
 }
 
-/// A syscall parameter: the name a policy uses for it and its size in bytes (2, 4 or 8).
+/// A syscall parameter: the name a policy uses for it, its size in bytes (2, 4 or 8) and
+/// the argument register (`seccomp_data.args` index) that holds it.
 ///
-/// On i386 an 8-byte parameter takes two consecutive argument registers, low word first
-/// (`pread64`'s `pos` is `args[3]` and `args[4]`); google/kafel reads it as one slot at
-/// the parameter's position instead. See tools/syscall-tables/README.md.
+/// On x86-64 `reg` is the parameter's position. On i386 an 8-byte parameter takes two
+/// consecutive registers, `reg` (low word) and `reg + 1` (high word), and moves every
+/// later parameter along: `pread64`'s `pos` is `args[3]` and `args[4]`, `fallocate`'s
+/// `len` is `args[4]` and `args[5]`. google/kafel reads such a parameter as one slot at
+/// its position instead. See tools/syscall-tables/README.md.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Param {
     pub name: &'static str,
     pub size: u8,
+    pub reg: u8,
+}
+
+impl Param {
+    /// Whether the parameter is wider than one register of `arch`, so that it is read
+    /// from the pair `reg`, `reg + 1`.
+    pub fn is_pair(&self, arch: Arch) -> bool {
+        u32::from(self.size) > arch.register_bytes()
+    }
 }
 
 impl Arch {
@@ -41,6 +53,15 @@ impl Arch {
         match self {
             Arch::X86_64 => 0xc000_003e,
             Arch::I386 => 0x4000_0003,
+        }
+    }
+
+    /// The size of an argument register in bytes: what the kernel passes one parameter
+    /// in, zero-extended to 64 bits in `seccomp_data.args`.
+    pub fn register_bytes(self) -> u32 {
+        match self {
+            Arch::X86_64 => 8,
+            Arch::I386 => 4,
         }
     }
 

@@ -49,6 +49,11 @@ impl Word {
                 let low = SECCOMP_DATA_ARGS + 8 * u32::from(*index);
                 Word::Load(if half == Half::Low { low } else { low + 4 })
             }
+            // Each half is the low word of its own register.
+            Value::ArgPair { lo, hi } => {
+                let reg = if half == Half::Low { lo } else { hi };
+                Word::Load(SECCOMP_DATA_ARGS + 8 * u32::from(*reg))
+            }
             Value::BitAnd(..) => Word::combine(true, value, half),
             Value::BitOr(..) => Word::combine(false, value, half),
         }

@@ -66,8 +66,29 @@ const GAP_WEIGHT: f64 = 0.1;
 /// the square of the count) and a weight-balanced one is built instead.
 const MAX_OPTIMAL_RANGES: usize = 512;
 
+/// The stack the passes over the graph run on. They recurse along the program's paths,
+/// and a policy far over the kernel's limit (thousands of alternatives in one filter) has
+/// paths tens of thousands of nodes long; the stack is reserved, not used, until then.
+const STACK_BYTES: usize = 256 << 20;
+
 /// Compiles `policy` to a seccomp filter.
 pub fn generate(policy: &Policy) -> Result<Program, Error> {
+    std::thread::scope(|scope| {
+        let worker = std::thread::Builder::new()
+            .name("kafel codegen".into())
+            .stack_size(STACK_BYTES)
+            .spawn_scoped(scope, || generate_here(policy));
+        match worker {
+            Ok(worker) => worker
+                .join()
+                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+            // No thread to be had: this one's stack does for all but huge policies.
+            Err(_) => generate_here(policy),
+        }
+    })
+}
+
+fn generate_here(policy: &Policy) -> Result<Program, Error> {
     if policy.sections.is_empty() {
         return Err(Error::NoArchitecture);
     }
@@ -93,23 +114,39 @@ pub fn generate(policy: &Policy) -> Result<Program, Error> {
         }
     };
 
-    let (mut graph, mut root) = graph::simplify(&graph, root);
-    let mut insns = graph::emit(&graph, root);
-    // A load that a pass drops as dead may have made the load after it look necessary (the
-    // word it replaced was the one already in A), so further passes can shorten the program.
-    loop {
-        let (pruned, pruned_root) = graph::prune(&graph, root);
-        let (again, again_root) = graph::simplify(&pruned, pruned_root);
-        let shorter = graph::emit(&again, again_root);
-        if shorter.len() >= insns.len() {
-            break;
+    // Deciding comparisons from values learnt earlier on a path never adds to what a path
+    // executes, but the copies it makes of shared code can make the program longer; then
+    // the program without them is kept if that one is shorter.
+    let mut insns = optimise(&graph, root, true);
+    if insns.len() > MAX_INSNS {
+        let plain = optimise(&graph, root, false);
+        if plain.len() < insns.len() {
+            insns = plain;
         }
-        (graph, root, insns) = (again, again_root, shorter);
     }
     if insns.len() > MAX_INSNS {
         return Err(Error::TooLong { insns: insns.len() });
     }
     Ok(Program::new(insns))
+}
+
+/// Drops redundant and dead code from the graph and lays it out.
+fn optimise(graph: &Graph, root: NodeId, values: bool) -> Vec<Instruction> {
+    let (mut graph, mut root) = graph::simplify(graph, root, values);
+    let mut insns = graph::emit(&graph, root);
+    // A load that a pass drops as dead may have made the load after it look necessary (the
+    // word it replaced was the one already in A), so further passes can shorten the program.
+    // The comparisons values decide are gone after the first pass, and learning values is
+    // the costly part, so these passes do without.
+    loop {
+        let (pruned, pruned_root) = graph::prune(&graph, root);
+        let (again, again_root) = graph::simplify(&pruned, pruned_root, false);
+        let shorter = graph::emit(&again, again_root);
+        if shorter.len() >= insns.len() {
+            return insns;
+        }
+        (graph, root, insns) = (again, again_root, shorter);
+    }
 }
 
 fn is_kill(action: Action) -> bool {

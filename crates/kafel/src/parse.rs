@@ -21,10 +21,19 @@ use crate::span::Files;
 /// Kafel's limit on expression depth: a node may sit at most this far above its leaves.
 pub(crate) const MAX_EXPR_DEPTH: u32 = 200;
 
-/// How deeply parentheses may nest. Kafel has no such limit (parentheses do not count
-/// towards its depth), but a recursive parser needs one to keep its stack bounded. Nested
-/// `!` need none of their own: 200 of them already exceed Kafel's depth limit.
-const MAX_NESTING: u32 = 200;
+/// How deeply parentheses may nest. Parentheses add nothing to Kafel's expression depth;
+/// what bounds them there is its bison parser's stack of 10000 entries, one of which each
+/// open parenthesis holds (the rest of the policy holds a few more, so Kafel gives up 9 to
+/// 12 levels earlier, depending on what surrounds them).
+const MAX_NESTING: u32 = 10_000;
+
+/// How many runs of consecutive `(` may nest. A run is read in a loop, so only nested
+/// runs recurse; and every run nested inside another sits under an operator (`!`, `&&`,
+/// `&`, a comparison, ...) of the outer one's contents, which adds a level of depth. So
+/// the contents of the outermost of `n` nested runs are at least `n - 1` deep, and more
+/// runs than this exceed Kafel's depth limit. Nested `!` need no limit of their own: 200
+/// of them already exceed it.
+const MAX_RUNS: u32 = MAX_EXPR_DEPTH + 1;
 
 /// Parses the whole token list, which must end in [`Tok::Eof`].
 ///
@@ -43,6 +52,7 @@ pub(crate) fn parse(
         lexical_errors: lexical_errors.iter().copied().collect(),
         misplaced: Vec::new(),
         nesting: 0,
+        runs: 0,
         bangs: 0,
         depth_reported: false,
     };
@@ -76,6 +86,8 @@ struct Parser<'a> {
     misplaced: Vec<Item>,
     /// Current nesting of parentheses.
     nesting: u32,
+    /// Current nesting of runs of consecutive `(`.
+    runs: u32,
     /// Current nesting of `!`.
     bangs: u32,
     /// Whether the current filter already has a depth error.
@@ -528,6 +540,7 @@ impl Parser<'_> {
         }
         self.depth_reported = false;
         self.nesting = 0;
+        self.runs = 0;
         self.bangs = 0;
         let parsed = self.bool_expr().and_then(|expr| {
             if self.at(&Tok::RBrace) {
@@ -580,17 +593,36 @@ impl Parser<'_> {
         }
     }
 
-    /// Enters one level of parentheses, opened by token `at`.
-    fn enter(&mut self, at: usize) -> PResult<()> {
-        self.nesting += 1;
-        if self.nesting > MAX_NESTING {
-            let message = format!(
-                "expression nested too deeply (more than {MAX_NESTING} levels of parentheses)"
-            );
-            self.error_at(at, message);
-            self.depth_reported = true;
+    /// Opens the run of consecutive `(` at the current token and returns how many there
+    /// are; every one of them is closed by [`Parser::close`].
+    fn open_run(&mut self) -> PResult<u32> {
+        let start = self.pos;
+        self.runs += 1;
+        if self.runs > MAX_RUNS {
+            self.depth_error(start);
             return Err(Failed);
         }
+        let mut opened = 0;
+        while self.at(&Tok::LParen) {
+            let paren = self.bump();
+            self.nesting += 1;
+            opened += 1;
+            if self.nesting > MAX_NESTING {
+                let message = format!(
+                    "expression nested too deeply (more than {MAX_NESTING} levels of parentheses)"
+                );
+                self.error_at(paren, message);
+                self.depth_reported = true;
+                return Err(Failed);
+            }
+        }
+        Ok(opened)
+    }
+
+    /// Closes one parenthesis of the current run, reporting `what` was expected otherwise.
+    fn close(&mut self, what: &str) -> PResult<()> {
+        self.nesting -= 1;
+        self.expect(Tok::RParen, what)?;
         Ok(())
     }
 
@@ -692,30 +724,37 @@ impl Parser<'_> {
 
     /// A parenthesised group at the start of a primary: `(` may open a boolean expression
     /// or a bit expression, and only what follows inside tells which.
+    ///
+    /// A run of `(` is opened at once and its levels are closed in a loop, innermost first,
+    /// each continuing the expression at its level: parentheses around parentheses cost no
+    /// stack, however deep.
     fn group(&mut self) -> PResult<Group> {
-        let paren = self.bump();
-        self.enter(paren)?;
-        let inner_start = self.pos;
-        let group = match self.peek() {
+        let first_paren = self.pos;
+        let opened = self.open_run()?;
+        let innermost_start = self.pos;
+        let mut group = match self.peek() {
             Tok::Bang => Group::Bool(self.bool_expr()?),
-            Tok::LParen => match self.group()? {
-                Group::Bool(first) => Group::Bool(self.bool_rest(inner_start, first)?),
-                Group::Bits(first) => self.bits_or_comparison(inner_start, first)?,
-            },
             _ => {
                 let first = self.operand()?;
-                self.bits_or_comparison(inner_start, first)?
+                self.bits_or_comparison(innermost_start, first)?
             }
         };
-        self.nesting -= 1;
-        if !self.at(&Tok::RParen) {
+        for level in (0..opened).rev() {
+            if level + 1 < opened {
+                // The expression inside this level's `(` started right after it.
+                let inner_start = first_paren + level as usize + 1;
+                group = match group {
+                    Group::Bool(first) => Group::Bool(self.bool_rest(inner_start, first)?),
+                    Group::Bits(first) => self.bits_or_comparison(inner_start, first)?,
+                };
+            }
             let what = match group {
                 Group::Bool(_) => "'&&', '||', ',' or ')'",
                 Group::Bits(_) => "'&', '|', a comparison or ')'",
             };
-            return Err(self.expected(what));
+            self.close(what)?;
         }
-        self.bump();
+        self.runs -= 1;
         Ok(group)
     }
 
@@ -789,11 +828,17 @@ impl Parser<'_> {
             Tok::Number(_) => Ok((BitsExpr::Number(self.number("a number")?), 0)),
             Tok::Ident(_) => Ok((BitsExpr::Name(self.name("a name")?), 0)),
             Tok::LParen => {
-                let paren = self.bump();
-                self.enter(paren)?;
-                let inner = self.bits()?;
-                self.nesting -= 1;
-                self.expect(Tok::RParen, "'&', '|' or ')'")?;
+                // A run of `(`, read as in `group`.
+                let first_paren = self.pos;
+                let opened = self.open_run()?;
+                let mut inner = self.bits()?;
+                for level in (0..opened).rev() {
+                    if level + 1 < opened {
+                        inner = self.bits_rest(first_paren + level as usize + 1, inner)?;
+                    }
+                    self.close("'&', '|' or ')'")?;
+                }
+                self.runs -= 1;
                 Ok(inner)
             }
             _ => Err(self.expected("a number, a name or '('")),

@@ -9,7 +9,8 @@
 //!
 //! * [`simplify`] walks it forwards, knowing which `seccomp_data` word each register holds
 //!   on every path, and drops loads of a word that is already there, plus loads whose
-//!   value nothing reads.
+//!   value nothing reads. It can also decide comparisons from the value an earlier `JEQ`
+//!   on the same path found in a word.
 //! * [`prune`] walks it backwards, knowing which registers are read later, and drops
 //!   statements whose result is never read, with the jumps this leaves pointless. The two
 //!   alternate while the program gets shorter.
@@ -102,16 +103,36 @@ type Known = Option<u32>;
 struct Regs {
     a: Known,
     x: Known,
+    /// A `seccomp_data` word (by offset) and the value a `JEQ` taken on this path found
+    /// in it. The data does not change while the filter runs, so the fact holds to the
+    /// end of the path.
+    value: Option<(u32, u32)>,
 }
 
-/// Rebuilds the graph from `root` without redundant or dead loads.
-pub(super) fn simplify(graph: &Graph, root: NodeId) -> (Graph, NodeId) {
+/// How many nodes [`simplify`] visits before it stops learning values from comparisons. Each value learnt can revisit what follows it, so a long chain of
+/// comparisons with distinct constants costs the square of its length.
+const VALUE_BUDGET: usize = 1 << 21;
+
+/// Rebuilds the graph from `root` without redundant or dead loads. With `values`, a
+/// comparison whose outcome follows from an earlier `JEQ` on the same path is decided:
+/// after `hi == 1` held, `hi == 2` cannot, so in a chain of 64-bit equalities a low word
+/// that does not match leaves the whole chain at once instead of testing every
+/// alternative's high word again.
+pub(super) fn simplify(graph: &Graph, root: NodeId, values: bool) -> (Graph, NodeId) {
     let mut pass = Simplify {
         old: graph,
         new: Graph::default(),
         done: HashMap::new(),
+        budget: if values { VALUE_BUDGET } else { 0 },
     };
-    let root = pass.visit(root, Regs { a: None, x: None });
+    let root = pass.visit(
+        root,
+        Regs {
+            a: None,
+            x: None,
+            value: None,
+        },
+    );
     (pass.new, root)
 }
 
@@ -119,34 +140,68 @@ struct Simplify<'g> {
     old: &'g Graph,
     new: Graph,
     done: HashMap<(NodeId, Regs), NodeId>,
+    /// Visits left before values are forgotten; forgetting is always sound.
+    budget: usize,
 }
 
 impl Simplify<'_> {
     fn visit(&mut self, id: NodeId, regs: Regs) -> NodeId {
+        let mut regs = regs;
+        if self.budget == 0 {
+            regs.value = None;
+        }
         if let Some(&done) = self.done.get(&(id, regs)) {
             return done;
+        }
+        self.budget = self.budget.saturating_sub(1);
+        // Nodes that vanish are followed in a loop: a chain of decided comparisons can be
+        // as long as the program, and the recursion stays as deep as what is kept.
+        let entry = id;
+        let mut id = id;
+        while let Some(next) = self.vanishes(id, regs) {
+            id = next;
+            self.budget = self.budget.saturating_sub(1);
+            if let Some(&done) = self.done.get(&(id, regs)) {
+                self.done.insert((entry, regs), done);
+                return done;
+            }
         }
         let new = match self.old.node(id) {
             Node::Ret(value) => self.new.ret(value),
             Node::Jump { code, k, t, f } => {
-                let t = self.visit(t, regs);
+                let mut on_true = regs;
+                if code == BPF_JMP | BPF_JEQ | BPF_K
+                    && let Some(word) = regs.a
+                {
+                    on_true.value = Some((word, k));
+                }
+                let t = self.visit(t, on_true);
                 let f = self.visit(f, regs);
                 self.new.jump(code & !BPF_JMP, k, t, f)
             }
             Node::Stmt { code, k, next } => self.stmt(code, k, next, regs),
         };
         self.done.insert((id, regs), new);
+        self.done.insert((entry, regs), new);
         new
+    }
+
+    /// Where control goes on from a node that `regs` make pointless: a comparison with a
+    /// known outcome, a load of the word already in A, a copy of A into X that X holds.
+    fn vanishes(&self, id: NodeId, regs: Regs) -> Option<NodeId> {
+        match self.old.node(id) {
+            Node::Jump { code, k, t, f } => decided(code, k, regs).map(|d| if d { t } else { f }),
+            Node::Stmt { code, k, next } => {
+                let reload = code == BPF_LD | BPF_W | BPF_ABS && regs.a == Some(k);
+                let retax = code == BPF_MISC | BPF_TAX && regs.a.is_some() && regs.x == regs.a;
+                (reload || retax).then_some(next)
+            }
+            Node::Ret(_) => None,
+        }
     }
 
     fn stmt(&mut self, code: u16, k: u32, next: NodeId, regs: Regs) -> NodeId {
         let load_abs = code == BPF_LD | BPF_W | BPF_ABS;
-        if load_abs && regs.a == Some(k) {
-            return self.visit(next, regs);
-        }
-        if code == BPF_MISC | BPF_TAX && regs.a.is_some() && regs.x == regs.a {
-            return self.visit(next, regs);
-        }
         let after = match code & 0x07 {
             BPF_LD if load_abs => Regs { a: Some(k), ..regs },
             BPF_LD | BPF_ALU => Regs { a: None, ..regs },
@@ -164,6 +219,21 @@ impl Simplify<'_> {
             Node::Stmt { code: then, .. } if writes_only_a(code) && overwrites_a(then) => next,
             _ => self.new.stmt(code, k, next),
         }
+    }
+}
+
+/// The outcome of a jump on a constant when A holds a word whose value is known.
+fn decided(code: u16, k: u32, regs: Regs) -> Option<bool> {
+    let (word, value) = regs.value?;
+    if regs.a != Some(word) || code & BPF_X != 0 {
+        return None;
+    }
+    match code & !(BPF_JMP | BPF_K) {
+        BPF_JEQ => Some(value == k),
+        BPF_JGT => Some(value > k),
+        BPF_JGE => Some(value >= k),
+        BPF_JSET => Some(value & k != 0),
+        _ => None,
     }
 }
 
@@ -401,7 +471,7 @@ mod tests {
         let second = g.load(SECCOMP_DATA_ARGS, second);
         let first = g.jump(BPF_JEQ, 3, yes, second);
         let root = g.load(SECCOMP_DATA_ARGS, first);
-        let (g, root) = simplify(&g, root);
+        let (g, root) = simplify(&g, root, false);
         let loads = emit(&g, root)
             .iter()
             .filter(|i| i.code == BPF_LD | BPF_W | BPF_ABS)
@@ -419,7 +489,7 @@ mod tests {
         let pointless = g.jump(BPF_JGT, 3, set_x, check);
         let root = g.load(SECCOMP_DATA_ARGS, pointless);
         let (g, root) = prune(&g, root);
-        let (g, root) = simplify(&g, root);
+        let (g, root) = simplify(&g, root, false);
         assert_eq!(
             emit(&g, root),
             vec![
@@ -432,11 +502,47 @@ mod tests {
     }
 
     #[test]
+    fn a_comparison_decided_by_an_earlier_equality_on_the_path_is_dropped() {
+        // hi == 1 ? (lo == 7 ? yes : (hi == 2 ? yes : no)) : ...: once hi == 1 held,
+        // hi == 2 cannot, so a mismatching low word goes straight to `no`.
+        let mut g = Graph::default();
+        let (yes, no) = (g.ret(1), g.ret(2));
+        let second = g.jump(BPF_JEQ, 2, yes, no);
+        let second = g.load(SECCOMP_DATA_ARGS + 4, second);
+        let low = g.jump(BPF_JEQ, 7, yes, second);
+        let low = g.load(SECCOMP_DATA_ARGS, low);
+        let first = g.jump(BPF_JEQ, 1, low, second);
+        let root = g.load(SECCOMP_DATA_ARGS + 4, first);
+        let jumps = |g: &Graph, root| {
+            emit(g, root)
+                .iter()
+                .filter(|i| i.code == BPF_JMP | BPF_JEQ | BPF_K)
+                .count()
+        };
+        let (plain, plain_root) = simplify(&g, root, false);
+        assert_eq!(jumps(&plain, plain_root), 3);
+        let (g, root) = simplify(&g, root, true);
+        assert_eq!(
+            emit(&g, root),
+            vec![
+                Instruction::stmt(BPF_LD | BPF_W | BPF_ABS, SECCOMP_DATA_ARGS + 4),
+                Instruction::jump(BPF_JMP | BPF_JEQ | BPF_K, 1, 0, 2),
+                Instruction::stmt(BPF_LD | BPF_W | BPF_ABS, SECCOMP_DATA_ARGS),
+                // A low word other than 7 answers `no` without looking at hi again.
+                Instruction::jump(BPF_JMP | BPF_JEQ | BPF_K, 7, 1, 2),
+                Instruction::jump(BPF_JMP | BPF_JEQ | BPF_K, 2, 0, 1),
+                Instruction::stmt(BPF_RET | BPF_K, 1),
+                Instruction::stmt(BPF_RET | BPF_K, 2),
+            ]
+        );
+    }
+
+    #[test]
     fn a_statement_right_before_a_return_is_dead() {
         let mut g = Graph::default();
         let ret = g.ret(5);
         let root = g.load(SECCOMP_DATA_NR, ret);
-        let (g, root) = simplify(&g, root);
+        let (g, root) = simplify(&g, root, false);
         assert_eq!(emit(&g, root), vec![Instruction::stmt(BPF_RET | BPF_K, 5)]);
     }
 

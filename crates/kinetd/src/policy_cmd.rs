@@ -190,9 +190,19 @@ fn compile(args: &PolicyArgs, format: Format, output: Option<PathBuf>) -> Result
     match output {
         Some(path) => fs::write(&path, bytes)
             .map_err(|e| format!("kinetd: cannot write {}: {e}", path.display())),
-        None => io::stdout()
-            .write_all(&bytes)
-            .map_err(|e| format!("kinetd: cannot write the filter: {e}")),
+        None => write_stdout(&bytes),
+    }
+}
+
+/// Writes to standard output. A reader that has gone away (`kinetd policy disasm F |
+/// head`) is not an error: what it wanted, it has.
+fn write_stdout(bytes: &[u8]) -> Result<(), String> {
+    let mut stdout = io::stdout().lock();
+    match stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        Err(e) if e.kind() != io::ErrorKind::BrokenPipe => {
+            Err(format!("kinetd: cannot write to standard output: {e}"))
+        }
+        _ => Ok(()),
     }
 }
 
@@ -248,8 +258,7 @@ fn eval(
     data.args[..values.len()].copy_from_slice(values);
     let outcome = interp::run(&program, &data)
         .map_err(|e| format!("kinetd: the compiled filter is invalid: {e}"))?;
-    println!("{}", Action::from_ret_value(outcome.ret));
-    Ok(())
+    write_stdout(format!("{}\n", Action::from_ret_value(outcome.ret)).as_bytes())
 }
 
 fn disasm_file(path: &PathBuf) -> Result<(), String> {
@@ -257,7 +266,7 @@ fn disasm_file(path: &PathBuf) -> Result<(), String> {
         fs::read(path).map_err(|e| format!("kinetd: cannot read {}: {e}", path.display()))?;
     let program =
         Program::from_bytes(&bytes).map_err(|e| format!("kinetd: {}: {e}", path.display()))?;
-    print!("{}", disasm::listing(&program));
+    write_stdout(disasm::listing(&program).as_bytes())?;
     if let Err(e) = interp::check(&program) {
         eprintln!("kinetd: note: the kernel would refuse this filter: {e}");
     }

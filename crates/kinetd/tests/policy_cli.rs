@@ -1,7 +1,7 @@
 //! `kinetd policy compile | eval | disasm` as a policy author uses them.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output};
+use std::process::{Command, Output, Stdio};
 
 use kafel::bpf::Program;
 use kafel::interp::{self, SeccompData};
@@ -200,4 +200,27 @@ fn disasm_refuses_a_file_that_is_not_whole_records() {
     let out = kinetd(&["policy", "disasm", path.to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&out.stderr).contains("8-byte"));
+}
+
+#[test]
+fn a_reader_that_stops_early_ends_the_listing_quietly() {
+    let dir = dir("closed_stdout");
+    // About a thousand separate ranges: a listing far larger than a pipe's buffer.
+    let rules: Vec<String> = (0..1000).map(|nr| format!("SYSCALL[{}]", nr * 2)).collect();
+    let policy = write(
+        &dir.join("big.policy"),
+        &format!("ALLOW {{ {} }}\n", rules.join(", ")),
+    );
+    let mut child = Command::new(env!("CARGO_BIN_EXE_kinetd"))
+        .args(["policy", "compile", "--format", "disasm", &policy])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Closing the read end at once, as `| head -0` would, makes every write fail with EPIPE.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "status {:?}: {stderr}", out.status);
+    assert!(!stderr.contains("panicked"), "{stderr}");
 }

@@ -69,6 +69,8 @@ const MAX_OPTIMAL_RANGES: usize = 512;
 /// The stack the passes over the graph run on. They recurse along the program's paths,
 /// and a policy far over the kernel's limit (thousands of alternatives in one filter) has
 /// paths tens of thousands of nodes long; the stack is reserved, not used, until then.
+// TODO: make the graph passes iterative. Then code generation needs no thread of its own,
+// and a caller that cannot have one no longer risks overflowing its stack on a huge policy.
 const STACK_BYTES: usize = 256 << 20;
 
 /// Compiles `policy` to a seccomp filter.

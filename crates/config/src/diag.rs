@@ -1,22 +1,30 @@
 //! Diagnostics: what went wrong (or was worth saying), where, and how serious it is.
 //!
-//! Every problem is kept as data and rendered as `path:line: severity: message`, so one
-//! run of `kinetd check` shows every bad line at once.
+//! Every problem is kept as data and rendered as `path:line: severity: message` (with
+//! `:column` after the line for a policy's diagnostics), so one run of `kinetd check`
+//! shows every bad line at once.
 
 use std::fmt;
 use std::path::PathBuf;
 
-/// A line in a configuration file.
+/// A line in a configuration file (or a policy it names).
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Location {
     pub path: PathBuf,
     /// 1-based; 0 for problems with the file as a whole.
     pub line: usize,
+    /// 1-based; 0 where the whole line is meant (configuration lines have no columns;
+    /// a policy's diagnostics do).
+    pub column: usize,
 }
 
 impl fmt::Display for Location {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}:{}", self.path.display(), self.line)
+        match (self.line, self.column) {
+            (0, _) => write!(f, "{}", self.path.display()),
+            (line, 0) => write!(f, "{}:{line}", self.path.display()),
+            (line, column) => write!(f, "{}:{line}:{column}", self.path.display()),
+        }
     }
 }
 

@@ -50,6 +50,7 @@ pub fn load_with(files: &dyn Files, path: &Path) -> Config {
             let location = Location {
                 path: path.clone(),
                 line: 0,
+                column: 0,
             };
             sink.error(&location, format!("cannot read the configuration: {e}"));
             fatal = true;
@@ -89,6 +90,7 @@ pub fn load_with(files: &dyn Files, path: &Path) -> Config {
         let location = Location {
             path: path.clone(),
             line: 0,
+            column: 0,
         };
         sink.warning(&location, "no service is enabled");
     }
@@ -382,6 +384,7 @@ fn check_across(services: &mut [Service], defaults: &Defaults, sink: &mut Sink) 
     let location = defaults.location.clone().unwrap_or_else(|| Location {
         path: PathBuf::new(),
         line: 0,
+        column: 0,
     });
     for (list, name) in [
         (Some(&defaults.disabled), "disabled"),

@@ -79,12 +79,9 @@ pub(crate) fn attach(
                 let location = Location {
                     path: PathBuf::from(&d.file),
                     line: d.line,
+                    column: d.col,
                 };
-                let mut message = if d.col > 0 {
-                    format!("column {}: {}", d.col, d.message)
-                } else {
-                    d.message.clone()
-                };
+                let mut message = d.message.clone();
                 for (file, line) in &d.included_from {
                     message.push_str(&format!(" (included from {file}:{line})"));
                 }

@@ -77,6 +77,7 @@ pub(crate) fn parse(path: &std::path::Path, text: &[u8], sink: &mut Sink) -> Vec
             let first = Location {
                 path: path.to_path_buf(),
                 line: 1,
+                column: 0,
             };
             sink.note(
                 &first,
@@ -91,6 +92,7 @@ pub(crate) fn parse(path: &std::path::Path, text: &[u8], sink: &mut Sink) -> Vec
         let location = Location {
             path: path.to_path_buf(),
             line: index + 1,
+            column: 0,
         };
         let raw = raw.strip_suffix(b"\r").unwrap_or(raw);
         if raw.len() > MAX_LINE {
@@ -354,6 +356,7 @@ impl Parser {
             let end = Location {
                 path: path.to_path_buf(),
                 line: entry.location.line,
+                column: 0,
             };
             sink.error(
                 &end,

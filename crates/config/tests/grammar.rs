@@ -436,7 +436,7 @@ fn diagnostics_render_as_path_line_severity_message() {
         [
             "/etc/x.d/ctf:9: error: unknown attribute 'bogus'",
             "/etc/x.d/ctf:1: error: service c is disabled because of the errors above",
-            "/etc/xinetd.conf:0: warning: no service is enabled",
+            "/etc/xinetd.conf: warning: no service is enabled",
         ]
     );
 }

@@ -113,6 +113,14 @@ fn a_policy_that_does_not_compile_disables_only_its_service() {
         compiler_error.message.contains("nosuchcall"),
         "{compiler_error}"
     );
+    let column = compiler_error.location.column;
+    assert!(column > 0, "the policy's diagnostics have a column");
+    assert!(
+        compiler_error
+            .to_string()
+            .starts_with(&format!("/etc/xinetd.d/broken.policy:2:{column}: error: ")),
+        "{compiler_error}"
+    );
 }
 
 #[test]

@@ -132,7 +132,7 @@ fn an_error_in_defaults_or_a_missing_file_fails() {
     let (code, out) = check(&dir.0.join("absent.conf"));
     assert_eq!(code, 1, "{out}");
     assert!(
-        out.contains(":0: error: cannot read the configuration"),
+        out.contains("absent.conf: error: cannot read the configuration"),
         "{out}"
     );
 }

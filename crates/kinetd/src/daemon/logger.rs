@@ -285,10 +285,9 @@ mod tests {
 
     #[test]
     fn service_lines_are_appended_with_a_timestamp_and_colon() {
-        let dir = std::env::temp_dir().join(format!("kinetd-logger-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path();
         let path = dir.join("svc.log");
-        let _ = std::fs::remove_file(&path);
         let mut logger = Logger::new(DaemonSink::Stderr, false);
         let sink = ServiceSink::File {
             path: path.clone(),
@@ -302,15 +301,13 @@ mod tests {
         let (stamp, rest) = lines[0].split_once(": ").unwrap();
         assert!(stamp.contains('@'), "{stamp}");
         assert_eq!(rest, "START: a pid=1");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn hard_limit_stops_a_file_log() {
-        let dir = std::env::temp_dir().join(format!("kinetd-logger-hard-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path();
         let path = dir.join("svc.log");
-        let _ = std::fs::remove_file(&path);
         let mut logger = Logger::new(DaemonSink::Stderr, false);
         let sink = ServiceSink::File {
             path: path.clone(),
@@ -321,15 +318,13 @@ mod tests {
         }
         let size = std::fs::metadata(&path).unwrap().len();
         assert!(size <= 60 && size > 0, "size {size}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn syslog_lines_carry_priority_tag_and_pid() {
-        let dir = std::env::temp_dir().join(format!("kinetd-syslog-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path();
         let path = dir.join("log.sock");
-        let _ = std::fs::remove_file(&path);
         let server = UnixDatagram::bind(&path).unwrap();
         let daemon = syslog_facility("daemon").unwrap();
         let mut logger =
@@ -355,15 +350,13 @@ mod tests {
         let second = String::from_utf8_lossy(&buf[..n]).into_owned();
         assert!(second.starts_with("<27>"), "daemon.err is 3*8+3: {second}");
         assert!(second.ends_with("]: ERROR: something failed"), "{second}");
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn unwritable_service_log_is_reported_once() {
-        let dir = std::env::temp_dir().join(format!("kinetd-logger-broken-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path();
         let daemon_log = dir.join("daemon.log");
-        let _ = std::fs::remove_file(&daemon_log);
         let mut logger = Logger::new(DaemonSink::File(daemon_log.clone()), false);
         let sink = ServiceSink::File {
             path: dir.join("no-such-dir").join("svc.log"),
@@ -378,7 +371,6 @@ mod tests {
             1,
             "{text}"
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     fn mkfifo(path: &Path) {
@@ -388,10 +380,9 @@ mod tests {
 
     #[test]
     fn a_fifo_log_whose_reader_is_behind_drops_lines_instead_of_blocking() {
-        let dir = std::env::temp_dir().join(format!("kinetd-logger-fifo-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path();
         let fifo = dir.join("svc.log");
-        let _ = std::fs::remove_file(&fifo);
         mkfifo(&fifo);
         // A reader that never reads: the pipe fills after 64 KiB.
         let reader = OpenOptions::new()
@@ -421,15 +412,13 @@ mod tests {
             "a full pipe is not a broken log: {text}"
         );
         drop(reader);
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]
     fn a_fifo_log_without_reader_is_reported_instead_of_blocking() {
-        let dir = std::env::temp_dir().join(format!("kinetd-logger-noread-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path();
         let fifo = dir.join("daemon.log");
-        let _ = std::fs::remove_file(&fifo);
         mkfifo(&fifo);
         let (done, finished) = std::sync::mpsc::channel();
         let path = fifo.clone();
@@ -443,7 +432,6 @@ mod tests {
             Ok(Err(Some(libc::ENXIO))),
             "opening a FIFO without a reader fails at once"
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     #[test]

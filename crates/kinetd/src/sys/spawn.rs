@@ -835,8 +835,8 @@ mod tests {
 
     #[test]
     fn memory_is_shared_with_every_child_only_when_suid_dumpable_reads_zero() {
-        let dir = std::env::temp_dir().join(format!("kinetd-sysctl-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).unwrap();
+        let scratch = tempfile::tempdir().unwrap();
+        let dir = scratch.path();
         let sysctl = dir.join("suid_dumpable");
         std::fs::write(&sysctl, "0\n").unwrap();
         assert_eq!(MemorySharing::read(&sysctl), MemorySharing::All);
@@ -854,7 +854,6 @@ mod tests {
             matches!(&sharing, MemorySharing::UnlessChangingIds { why } if why.starts_with("cannot read")),
             "an unreadable sysctl must not let children share: {sharing:?}"
         );
-        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// Runs `f` in a forked copy of this test process and returns its result (0..=255),

@@ -147,8 +147,10 @@ impl Server {
     /// One poll and what it found.
     fn turn(&mut self) -> io::Result<Option<Stop>> {
         let now = Instant::now();
-        let mut fds = vec![PollFd::readable(self.signals.as_raw_fd())];
-        fds.extend(self.spawner.pending_fds().map(PollFd::readable));
+        let mut fds = vec![
+            PollFd::readable(self.signals.as_raw_fd()),
+            PollFd::readable(self.spawner.reports_fd()),
+        ];
         let first_listener = fds.len();
         let mut polled = Vec::with_capacity(self.services.len());
         let mut timeout: Option<Duration> = None;
@@ -175,7 +177,8 @@ impl Server {
         let timeout_ms = timeout.map_or(-1, |t| t.as_millis().min(i32::MAX as u128) as i32 + 1);
         poll(&mut fds, timeout_ms)?;
 
-        if fds[1..first_listener].iter().any(PollFd::is_ready) {
+        self.spawner.sweep();
+        if fds[1].is_ready() {
             self.log_setup_failures();
         }
         if fds[0].is_ready() {
@@ -444,7 +447,7 @@ impl Server {
     /// Logs the children whose setup failed (they exit with status 127 and are reaped as
     /// usual).
     fn log_setup_failures(&mut self) {
-        for failure in self.spawner.collect() {
+        for failure in self.spawner.failures() {
             let id = self
                 .sessions
                 .service_of(failure.pid)
@@ -469,6 +472,7 @@ impl Server {
                     return;
                 }
             };
+            self.spawner.reaped(pid);
             let Some(session) = self.sessions.remove(pid) else {
                 let text = format!("unknown child process {pid} died");
                 self.logger.daemon(Level::Notice, &text);

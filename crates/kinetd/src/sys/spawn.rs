@@ -39,10 +39,18 @@
 //! program); when the memory is shared, that flag is the daemon's too, and the daemon
 //! stays undumpable, as it already is after the first uid change with the sysctl at 0.
 //!
-//! Each child has a close-on-exec pipe to the daemon. A failed step writes (step, errno)
-//! on it before `_exit`; end of file means the child has left the shared memory — at
-//! `execve` or at exit the kernel releases the memory before it closes the descriptors —
-//! so the daemon then frees the record and reuses the stack.
+//! The daemon learns two things about each child, neither at the cost of a system call
+//! or a descriptor per child:
+//! - When it has left the shared memory, so that its record can be freed and its stack
+//!   reused. The child is created with `CLONE_CHILD_CLEARTID` pointing at a word in its
+//!   record: the kernel writes 0 there when the child lets go of the memory, at `execve`
+//!   or at exit, as it does for threads. The daemon looks at the words when it next
+//!   wakes. A child with a copy of the memory needs nothing kept: its record and stack
+//!   are free as soon as `clone` returns.
+//! - Which step failed, if one did. All children share one close-on-exec pipe to the
+//!   daemon; a failed step writes (pid, step, errno) on it, in one write of fewer than
+//!   `PIPE_BUF` bytes so that reports never interleave, before the child exits. The
+//!   report is thus in the pipe before the child can be reaped.
 
 use std::collections::HashMap;
 use std::ffi::{CString, c_char, c_int, c_void};
@@ -52,6 +60,7 @@ use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::path::Path;
 use std::ptr;
 use std::rc::Rc;
+use std::sync::atomic::{AtomicU32, Ordering};
 
 use super::raw;
 use super::seccomp::PreparedFilter;
@@ -266,21 +275,26 @@ struct ChildContext {
     program: Rc<Program>,
     envp: CStringArray,
     stdio: RawFd,
-    /// The write end of this child's pipe.
+    /// The write end of the daemon's report pipe.
     report_fd: RawFd,
     reset_signals: Rc<[c_int]>,
+    /// Not 0 while the child may use the daemon's memory: the kernel clears it
+    /// (`CLONE_CHILD_CLEARTID`) when the child lets go of that memory.
+    in_memory: AtomicU32,
 }
 
-/// A child between clone and exec.
+/// A child sharing the daemon's memory that may not have left it yet.
 #[derive(Debug)]
 struct Pending {
-    pid: u32,
-    /// The read end of its pipe.
-    pipe: OwnedFd,
     stack: Stack,
     /// Boxed so that its address, which the child holds, never changes.
     context: Box<ChildContext>,
-    failure: Option<SetupFailure>,
+}
+
+impl Pending {
+    fn has_left(&self) -> bool {
+        self.context.in_memory.load(Ordering::Acquire) == 0
+    }
 }
 
 /// Creates challenge processes and watches them until they have exec'd.
@@ -289,15 +303,33 @@ pub struct Spawner {
     /// Signals whose disposition is not the default in the daemon. Ignored ones would
     /// survive `execve`; handled ones must not run in the child.
     reset_signals: Rc<[c_int]>,
-    pending: HashMap<RawFd, Pending>,
+    /// The pipe every child reports a failed step on: the daemon reads one end, the
+    /// children inherit the other.
+    reports: OwnedFd,
+    report_writer: OwnedFd,
+    /// By pid.
+    pending: HashMap<u32, Pending>,
     spare_stacks: Vec<Stack>,
     sharing: MemorySharing,
 }
 
 impl Spawner {
     pub fn new(sharing: MemorySharing) -> io::Result<Spawner> {
+        let mut fds = [0; 2];
+        // Non-blocking at both ends: a child must never wait on a full pipe (its report
+        // is then lost and the exit status alone is logged).
+        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
+        let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) };
+        if rc != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
+        let (reports, report_writer) =
+            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         Ok(Spawner {
             reset_signals: super::signals::non_default_dispositions().into(),
+            reports,
+            report_writer,
             pending: HashMap::new(),
             spare_stacks: Vec::new(),
             sharing,
@@ -316,24 +348,13 @@ impl Spawner {
 
     /// Starts `program` in a new process with `stdio` as its descriptors 0, 1 and 2, and
     /// returns its pid. `stdio` may be closed as soon as this returns (the child has its
-    /// own copy). A setup step that fails is reported by [`Spawner::collect`].
+    /// own copy). A setup step that fails is reported by [`Spawner::failures`].
     pub fn spawn(
         &mut self,
         program: &Rc<Program>,
         envp: CStringArray,
         stdio: RawFd,
     ) -> Result<u32, SpawnError> {
-        let mut fds = [0; 2];
-        // SAFETY: `fds` has room for the two descriptors pipe2 writes.
-        let rc = unsafe { libc::pipe2(fds.as_mut_ptr(), libc::O_CLOEXEC | libc::O_NONBLOCK) };
-        if rc != 0 {
-            return Err(SpawnError {
-                errno: last_errno(),
-            });
-        }
-        // SAFETY: pipe2 succeeded, so both descriptors are open and owned by nobody else.
-        let (pipe, report) =
-            unsafe { (OwnedFd::from_raw_fd(fds[0]), OwnedFd::from_raw_fd(fds[1])) };
         let stack = match self.spare_stacks.pop() {
             Some(stack) => stack,
             None => Stack::new().map_err(|err| SpawnError {
@@ -344,27 +365,33 @@ impl Spawner {
             program: program.clone(),
             envp,
             stdio,
-            report_fd: report.as_raw_fd(),
+            report_fd: self.report_writer.as_raw_fd(),
             reset_signals: self.reset_signals.clone(),
+            in_memory: AtomicU32::new(1),
         });
 
         // Without CLONE_VM the child runs the same code on a copy of `stack` and `context`.
-        let flags = if self.sharing.shares_with(program) {
-            libc::CLONE_VM | libc::SIGCHLD
+        let shares = self.sharing.shares_with(program);
+        let flags = if shares {
+            libc::CLONE_VM | libc::CLONE_CHILD_CLEARTID | libc::SIGCHLD
         } else {
             libc::SIGCHLD
         };
 
         // SAFETY: the child runs `child_main` on `stack`, which no other child uses, and
-        // reads only `context`; both stay untouched in `self.pending` until its pipe
-        // reports that it has left our memory. `child_main` follows the rules in the
-        // module documentation and never returns.
+        // reads only `context`; when they are shared, both stay untouched in
+        // `self.pending` until the kernel clears `in_memory`, which it does only once the
+        // child has let go of our memory. `child_main` follows the rules in the module
+        // documentation and never returns.
         let pid = unsafe {
             libc::clone(
                 child_main,
                 stack.top(),
                 flags,
                 ptr::from_ref::<ChildContext>(&*context).cast_mut().cast(),
+                ptr::null_mut::<libc::pid_t>(),
+                ptr::null_mut::<c_void>(),
+                context.in_memory.as_ptr(),
             )
         };
         if pid < 0 {
@@ -372,62 +399,74 @@ impl Spawner {
             self.spare_stacks.push(stack);
             return Err(SpawnError { errno });
         }
-        // Only the child may hold the write end, so that end of file means it is gone.
-        drop(report);
-
         let pid = pid as u32;
-        let pending = Pending {
-            pid,
-            pipe,
-            stack,
-            context,
-            failure: None,
-        };
-        self.pending.insert(pending.pipe.as_raw_fd(), pending);
+        if shares {
+            self.pending.insert(pid, Pending { stack, context });
+        } else {
+            self.spare_stack(stack);
+        }
         Ok(pid)
     }
 
-    /// The descriptors to poll: one per child that has not exec'd yet.
-    pub fn pending_fds(&self) -> impl Iterator<Item = RawFd> + '_ {
-        self.pending.keys().copied()
+    /// The descriptor that becomes readable when a child reports a failed step.
+    pub fn reports_fd(&self) -> RawFd {
+        self.reports.as_raw_fd()
     }
 
-    /// Reads every pending child's pipe without waiting; returns the failures of the
-    /// children that are gone (they exit with status 127) and frees what they used.
-    pub fn collect(&mut self) -> Vec<SetupFailure> {
-        let mut gone = Vec::new();
-        for (&fd, pending) in &mut self.pending {
-            loop {
-                let mut buf = [0u8; 8];
-                // SAFETY: reads at most 8 bytes into `buf`; the pipe is non-blocking.
-                let n = unsafe { libc::read(fd, buf.as_mut_ptr().cast(), buf.len()) };
-                if n == 8 {
-                    let code = u32::from_ne_bytes([buf[0], buf[1], buf[2], buf[3]]);
-                    let errno = i32::from_ne_bytes([buf[4], buf[5], buf[6], buf[7]]);
-                    pending.failure = Some(SetupFailure {
-                        pid: pending.pid,
-                        step: Step::from_code(code).unwrap_or(Step::Execve),
-                        errno,
-                    });
-                    continue;
-                }
-                if n == 0 {
-                    gone.push(fd);
-                }
-                break;
-            }
+    /// Frees what the children that have left the daemon's memory used. Makes no system
+    /// call.
+    pub fn sweep(&mut self) {
+        let gone: Vec<u32> = self
+            .pending
+            .iter()
+            .filter(|(_, pending)| pending.has_left())
+            .map(|(&pid, _)| pid)
+            .collect();
+        for pid in gone {
+            self.forget(pid);
         }
+    }
+
+    /// Frees the record of a child that has been reaped, if it is still kept: a child that
+    /// dumps core leaves its word set, but once reaped it is surely gone.
+    pub fn reaped(&mut self, pid: u32) {
+        self.forget(pid);
+    }
+
+    fn forget(&mut self, pid: u32) {
+        if let Some(pending) = self.pending.remove(&pid) {
+            self.spare_stack(pending.stack);
+        }
+    }
+
+    fn spare_stack(&mut self, stack: Stack) {
+        if self.spare_stacks.len() < SPARE_STACKS {
+            self.spare_stacks.push(stack);
+        }
+    }
+
+    /// The failed steps reported since the last call (those children exit with status
+    /// 127). Never waits.
+    pub fn failures(&mut self) -> Vec<SetupFailure> {
         let mut failures = Vec::new();
-        for fd in gone {
-            let Some(pending) = self.pending.remove(&fd) else {
-                continue;
+        let mut buf = [0u8; REPORT_LEN * 64];
+        loop {
+            // SAFETY: reads at most `buf.len()` bytes into `buf`; the pipe is non-blocking.
+            let n =
+                unsafe { libc::read(self.reports.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len()) };
+            // Reports are written whole and read in multiples of their length.
+            let Ok(n @ 1..) = usize::try_from(n) else {
+                return failures;
             };
-            failures.extend(pending.failure);
-            if self.spare_stacks.len() < SPARE_STACKS {
-                self.spare_stacks.push(pending.stack);
-            }
+            failures.extend(buf[..n].chunks_exact(REPORT_LEN).map(|report| {
+                let word = |i: usize| [report[i], report[i + 1], report[i + 2], report[i + 3]];
+                SetupFailure {
+                    pid: u32::from_ne_bytes(word(0)),
+                    step: Step::from_code(u32::from_ne_bytes(word(4))).unwrap_or(Step::Execve),
+                    errno: i32::from_ne_bytes(word(8)),
+                }
+            }));
         }
-        failures
     }
 }
 
@@ -436,8 +475,10 @@ impl Drop for Spawner {
         // A child still setting up runs on its stack and reads its context: never unmap
         // or free them under it. Only happens when the daemon exits right after a clone.
         for (_, pending) in self.pending.drain() {
-            std::mem::forget(pending.stack);
-            std::mem::forget(pending.context);
+            if !pending.has_left() {
+                std::mem::forget(pending.stack);
+                std::mem::forget(pending.context);
+            }
         }
     }
 }
@@ -641,14 +682,27 @@ fn check(step: Step, rc: isize) -> Result<(), (Step, i32)> {
     }
 }
 
-/// Writes (step, errno) to the child's pipe.
+/// The length of one report: pid, step, errno.
+const REPORT_LEN: usize = 12;
+
+/// Writes (pid, step, errno) to the report pipe.
 fn report(fd: RawFd, step: Step, errno: i32) {
-    let mut buf = [0u8; 8];
-    buf[..4].copy_from_slice(&(step as u32).to_ne_bytes());
-    buf[4..].copy_from_slice(&errno.to_ne_bytes());
-    // SAFETY: writes 8 bytes from `buf`. If it fails the daemon sees no report and logs
-    // the exit status alone.
-    unsafe { raw::syscall3(libc::SYS_write, fd as usize, buf.as_ptr() as usize, 8) };
+    // SAFETY: getpid takes no arguments and cannot fail.
+    let pid = unsafe { raw::syscall1(libc::SYS_getpid, 0) } as u32;
+    let mut buf = [0u8; REPORT_LEN];
+    buf[..4].copy_from_slice(&pid.to_ne_bytes());
+    buf[4..8].copy_from_slice(&(step as u32).to_ne_bytes());
+    buf[8..].copy_from_slice(&errno.to_ne_bytes());
+    // SAFETY: writes REPORT_LEN bytes from `buf`. If it fails the daemon sees no report
+    // and logs the exit status alone.
+    unsafe {
+        raw::syscall3(
+            libc::SYS_write,
+            fd as usize,
+            buf.as_ptr() as usize,
+            REPORT_LEN,
+        )
+    };
 }
 
 fn last_errno() -> i32 {
@@ -742,19 +796,20 @@ mod tests {
         status
     }
 
-    /// Collects until no child is pending.
+    /// Sweeps until no child is pending, then returns the failures reported.
     fn settle(spawner: &mut Spawner) -> Vec<SetupFailure> {
         let deadline = Instant::now() + Duration::from_secs(10);
-        let mut failures = Vec::new();
-        while spawner.pending_fds().next().is_some() {
+        loop {
+            spawner.sweep();
+            if spawner.pending.is_empty() {
+                return spawner.failures();
+            }
             assert!(
                 Instant::now() < deadline,
                 "a child never left the shared memory"
             );
-            failures.extend(spawner.collect());
             std::thread::sleep(Duration::from_millis(1));
         }
-        failures
     }
 
     #[test]
@@ -794,6 +849,76 @@ mod tests {
             errno: libc::ENOENT,
         };
         assert_eq!(settle(&mut spawner), [expected]);
+    }
+
+    #[test]
+    fn failures_of_children_in_flight_together_each_name_their_own_pid() {
+        let program = program("/nonexistent/program", &["missing"]);
+        let mut spawner = Spawner::new(MemorySharing::All).unwrap();
+        let (_ours, theirs) = UnixStream::pair().unwrap();
+        let pids: Vec<u32> = (0..40)
+            .map(|_| {
+                let envp = cstrings(&[]);
+                spawner.spawn(&program, envp, theirs.as_raw_fd()).unwrap()
+            })
+            .collect();
+        for &pid in &pids {
+            assert_eq!(wait_for(pid) >> 8, SETUP_FAILED_STATUS);
+        }
+        let mut failures = settle(&mut spawner);
+        failures.sort_by_key(|failure| failure.pid);
+        let mut expected: Vec<SetupFailure> = pids
+            .into_iter()
+            .map(|pid| SetupFailure {
+                pid,
+                step: Step::Execve,
+                errno: libc::ENOENT,
+            })
+            .collect();
+        expected.sort_by_key(|failure| failure.pid);
+        assert_eq!(failures, expected);
+        assert!(
+            spawner.failures().is_empty(),
+            "each report is returned once"
+        );
+    }
+
+    #[test]
+    fn a_child_with_a_copy_of_memory_is_not_watched_but_its_failure_is_reported() {
+        // Keeping the daemon's ids, this child would share memory; changing them under
+        // UnlessChangingIds it gets a copy. Changing ids needs root.
+        // SAFETY: geteuid has no preconditions.
+        let euid = unsafe { libc::geteuid() };
+        assert_eq!(
+            euid, 0,
+            "this test changes uid and needs root; CI runs as root"
+        );
+        let program = Rc::new(Program {
+            credentials: Some(Credentials {
+                uid: 65534,
+                gid: 65534,
+                groups: Some(Vec::new()),
+            }),
+            ..Rc::into_inner(program("/nonexistent/program", &["missing"])).unwrap()
+        });
+        let why = "test".to_owned();
+        let mut spawner = Spawner::new(MemorySharing::UnlessChangingIds { why }).unwrap();
+        let (_ours, theirs) = UnixStream::pair().unwrap();
+        let pid = spawner
+            .spawn(&program, cstrings(&[]), theirs.as_raw_fd())
+            .unwrap();
+        assert!(
+            spawner.pending.is_empty(),
+            "nothing of ours is shared with it"
+        );
+        assert_eq!(spawner.spare_stacks.len(), 1, "its stack is free at once");
+        assert_eq!(wait_for(pid) >> 8, SETUP_FAILED_STATUS);
+        let expected = SetupFailure {
+            pid,
+            step: Step::Execve,
+            errno: libc::ENOENT,
+        };
+        assert_eq!(spawner.failures(), [expected]);
     }
 
     #[test]

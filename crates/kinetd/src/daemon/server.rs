@@ -236,9 +236,22 @@ impl Server {
             self.serve_waiting(index);
             return;
         }
+        let mut just_started = false;
         for _ in 0..ACCEPT_BATCH {
             match self.services[index].listener.accept() {
-                Ok(Some((conn, peer))) => self.connection(index, conn, peer),
+                Ok(Some((conn, peer))) => {
+                    // Connections that arrive together are started one after the other:
+                    // the child just started gets the CPU before the next is created, as
+                    // it would after vfork, though the daemon never waits for it. Started
+                    // all at once, a burst's sessions share the CPUs and all finish late;
+                    // in turn, the slowest finish close to the median (bench/README.md).
+                    if just_started {
+                        process::yield_cpu();
+                    }
+                    let running = self.sessions.total();
+                    self.connection(index, conn, peer);
+                    just_started = self.sessions.total() > running;
+                }
                 Ok(None) => break,
                 Err(err) => {
                     // The connection died in the queue: nothing to do, try the next one.

@@ -12,6 +12,13 @@ pub enum ExitStatus {
     Signaled(i32),
 }
 
+/// Lets the other runnable tasks of the daemon's scheduling queue (among them a child just
+/// started) run before the daemon goes on. Returns at once when nothing else is waiting.
+pub fn yield_cpu() {
+    // SAFETY: sched_yield takes no arguments and cannot fail on Linux.
+    unsafe { libc::sched_yield() };
+}
+
 /// Reaps one child that has ended, without waiting. `None` when no child has ended (or
 /// there are no children at all); call it until it returns `None`.
 pub fn reap_one() -> io::Result<Option<(u32, ExitStatus)>> {

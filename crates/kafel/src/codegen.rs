@@ -66,31 +66,8 @@ const GAP_WEIGHT: f64 = 0.1;
 /// the square of the count) and a weight-balanced one is built instead.
 const MAX_OPTIMAL_RANGES: usize = 512;
 
-/// The stack the passes over the graph run on. They recurse along the program's paths,
-/// and a policy far over the kernel's limit (thousands of alternatives in one filter) has
-/// paths tens of thousands of nodes long; the stack is reserved, not used, until then.
-// TODO: make the graph passes iterative. Then code generation needs no thread of its own,
-// and a caller that cannot have one no longer risks overflowing its stack on a huge policy.
-const STACK_BYTES: usize = 256 << 20;
-
 /// Compiles `policy` to a seccomp filter.
 pub fn generate(policy: &Policy) -> Result<Program, Error> {
-    std::thread::scope(|scope| {
-        let worker = std::thread::Builder::new()
-            .name("kafel codegen".into())
-            .stack_size(STACK_BYTES)
-            .spawn_scoped(scope, || generate_here(policy));
-        match worker {
-            Ok(worker) => worker
-                .join()
-                .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-            // No thread to be had: this one's stack does for all but huge policies.
-            Err(_) => generate_here(policy),
-        }
-    })
-}
-
-fn generate_here(policy: &Policy) -> Result<Program, Error> {
     if policy.sections.is_empty() {
         return Err(Error::NoArchitecture);
     }

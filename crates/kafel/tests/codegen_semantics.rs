@@ -388,3 +388,37 @@ fn i386_parameter_after_a_pair_is_read_from_the_shifted_register() {
         Action::Errno(1)
     );
 }
+
+#[test]
+fn a_policy_far_over_the_limit_is_refused_on_a_small_stack() {
+    // One syscall with 10,000 alternatives, each on a 64-bit value with its own high word:
+    // a path of tens of thousands of nodes, which code generation walks without recursing.
+    let rules = (0..10_000u64)
+        .map(|i| Rule {
+            nr: 1,
+            action: Action::Allow,
+            filter: Some(Cond::Cmp(
+                CmpOp::Eq,
+                Value::Arg { index: 0, size: 8 },
+                Value::Num((i + 1) << 32 | i),
+            )),
+        })
+        .collect();
+    let policy = Policy {
+        sections: vec![ArchPolicy {
+            arch: Arch::X86_64,
+            default: Action::KillThread,
+            rules,
+        }],
+    };
+    let result = std::thread::Builder::new()
+        .stack_size(256 << 10)
+        .spawn(move || codegen::generate(&policy).map(|program| program.len()))
+        .unwrap()
+        .join()
+        .expect("code generation ran within a 256 KiB stack");
+    assert!(
+        matches!(result, Err(codegen::Error::TooLong { insns }) if insns > 4096),
+        "{result:?}"
+    );
+}

@@ -125,14 +125,12 @@ pub(super) fn simplify(graph: &Graph, root: NodeId, values: bool) -> (Graph, Nod
         done: HashMap::new(),
         budget: if values { VALUE_BUDGET } else { 0 },
     };
-    let root = pass.visit(
-        root,
-        Regs {
-            a: None,
-            x: None,
-            value: None,
-        },
-    );
+    let regs = Regs {
+        a: None,
+        x: None,
+        value: None,
+    };
+    let root = pass.run(root, regs);
     (pass.new, root)
 }
 
@@ -144,18 +142,69 @@ struct Simplify<'g> {
     budget: usize,
 }
 
+/// A step of [`Simplify`]'s depth-first walk. The walk keeps its own stack, since the
+/// paths of a program far over the kernel's limit are tens of thousands of nodes long.
+enum SimplifyStep {
+    /// Visit a node with what the registers hold there.
+    Enter(NodeId, Regs),
+    /// The successors of `id` are built, the last one on top of the results: build `id`,
+    /// which the walk reached at `entry` (the same node, or one that vanishes into it).
+    Leave {
+        entry: NodeId,
+        id: NodeId,
+        regs: Regs,
+    },
+}
+
 impl Simplify<'_> {
-    fn visit(&mut self, id: NodeId, regs: Regs) -> NodeId {
+    /// The replacement of `root`, every node's built after those of its successors, true
+    /// branch first.
+    fn run(&mut self, root: NodeId, regs: Regs) -> NodeId {
+        let mut steps = vec![SimplifyStep::Enter(root, regs)];
+        let mut built = Vec::new();
+        while let Some(step) = steps.pop() {
+            match step {
+                SimplifyStep::Enter(id, regs) => {
+                    if let Some(done) = self.enter(id, regs, &mut steps) {
+                        built.push(done);
+                    }
+                }
+                SimplifyStep::Leave { entry, id, regs } => {
+                    let mut successor = || built.pop().expect("successors are built first");
+                    let new = match self.old.node(id) {
+                        Node::Jump { code, k, .. } => {
+                            let f = successor();
+                            let t = successor();
+                            self.new.jump(code & !BPF_JMP, k, t, f)
+                        }
+                        Node::Stmt { code, k, .. } => {
+                            let next = successor();
+                            self.stmt(code, k, next)
+                        }
+                        Node::Ret(_) => unreachable!("returns are built when entered"),
+                    };
+                    self.done.insert((id, regs), new);
+                    self.done.insert((entry, regs), new);
+                    built.push(new);
+                }
+            }
+        }
+        built.pop().expect("the root is built")
+    }
+
+    /// Starts the visit of `id`: returns its replacement if that is known at once, and
+    /// otherwise pushes the steps that build it.
+    fn enter(&mut self, id: NodeId, regs: Regs, steps: &mut Vec<SimplifyStep>) -> Option<NodeId> {
         let mut regs = regs;
         if self.budget == 0 {
             regs.value = None;
         }
         if let Some(&done) = self.done.get(&(id, regs)) {
-            return done;
+            return Some(done);
         }
         self.budget = self.budget.saturating_sub(1);
-        // Nodes that vanish are followed in a loop: a chain of decided comparisons can be
-        // as long as the program, and the recursion stays as deep as what is kept.
+        // Nodes that vanish are followed here: a chain of decided comparisons can be as
+        // long as the program, and the walk's stack stays as deep as what is kept.
         let entry = id;
         let mut id = id;
         while let Some(next) = self.vanishes(id, regs) {
@@ -163,11 +212,16 @@ impl Simplify<'_> {
             self.budget = self.budget.saturating_sub(1);
             if let Some(&done) = self.done.get(&(id, regs)) {
                 self.done.insert((entry, regs), done);
-                return done;
+                return Some(done);
             }
         }
-        let new = match self.old.node(id) {
-            Node::Ret(value) => self.new.ret(value),
+        match self.old.node(id) {
+            Node::Ret(value) => {
+                let new = self.new.ret(value);
+                self.done.insert((id, regs), new);
+                self.done.insert((entry, regs), new);
+                Some(new)
+            }
             Node::Jump { code, k, t, f } => {
                 let mut on_true = regs;
                 if code == BPF_JMP | BPF_JEQ | BPF_K
@@ -175,15 +229,17 @@ impl Simplify<'_> {
                 {
                     on_true.value = Some((word, k));
                 }
-                let t = self.visit(t, on_true);
-                let f = self.visit(f, regs);
-                self.new.jump(code & !BPF_JMP, k, t, f)
+                steps.push(SimplifyStep::Leave { entry, id, regs });
+                steps.push(SimplifyStep::Enter(f, regs));
+                steps.push(SimplifyStep::Enter(t, on_true));
+                None
             }
-            Node::Stmt { code, k, next } => self.stmt(code, k, next, regs),
-        };
-        self.done.insert((id, regs), new);
-        self.done.insert((entry, regs), new);
-        new
+            Node::Stmt { code, k, next } => {
+                steps.push(SimplifyStep::Leave { entry, id, regs });
+                steps.push(SimplifyStep::Enter(next, after(code, k, regs)));
+                None
+            }
+        }
     }
 
     /// Where control goes on from a node that `regs` make pointless: a comparison with a
@@ -200,17 +256,8 @@ impl Simplify<'_> {
         }
     }
 
-    fn stmt(&mut self, code: u16, k: u32, next: NodeId, regs: Regs) -> NodeId {
-        let load_abs = code == BPF_LD | BPF_W | BPF_ABS;
-        let after = match code & 0x07 {
-            BPF_LD if load_abs => Regs { a: Some(k), ..regs },
-            BPF_LD | BPF_ALU => Regs { a: None, ..regs },
-            BPF_LDX => Regs { x: None, ..regs },
-            BPF_MISC if code == BPF_MISC | BPF_TAX => Regs { x: regs.a, ..regs },
-            BPF_MISC => Regs { a: regs.x, ..regs },
-            _ => regs,
-        };
-        let next = self.visit(next, after);
+    /// The statement, followed by the replacement of its successor, unless it is dead.
+    fn stmt(&mut self, code: u16, k: u32, next: NodeId) -> NodeId {
         match self.new.node(next) {
             // No instruction has an effect outside the registers and scratch memory,
             // so whatever runs right before a return is dead.
@@ -219,6 +266,19 @@ impl Simplify<'_> {
             Node::Stmt { code: then, .. } if writes_only_a(code) && overwrites_a(then) => next,
             _ => self.new.stmt(code, k, next),
         }
+    }
+}
+
+/// What the registers hold after a statement.
+fn after(code: u16, k: u32, regs: Regs) -> Regs {
+    let load_abs = code == BPF_LD | BPF_W | BPF_ABS;
+    match code & 0x07 {
+        BPF_LD if load_abs => Regs { a: Some(k), ..regs },
+        BPF_LD | BPF_ALU => Regs { a: None, ..regs },
+        BPF_LDX => Regs { x: None, ..regs },
+        BPF_MISC if code == BPF_MISC | BPF_TAX => Regs { x: regs.a, ..regs },
+        BPF_MISC => Regs { a: regs.x, ..regs },
+        _ => regs,
     }
 }
 
@@ -264,7 +324,7 @@ pub(super) fn prune(graph: &Graph, root: NodeId) -> (Graph, NodeId) {
         new: Graph::default(),
         done: HashMap::new(),
     };
-    let (root, _) = pass.visit(root);
+    let (root, _) = pass.run(root);
     (pass.new, root)
 }
 
@@ -274,46 +334,82 @@ struct Prune<'g> {
     done: HashMap<NodeId, (NodeId, Live)>,
 }
 
+/// A step of [`Prune`]'s depth-first walk, which keeps its own stack for the same reason
+/// as [`Simplify`]'s.
+enum PruneStep {
+    Enter(NodeId),
+    /// The successors are built, the last one on top of the results: build the node.
+    Leave(NodeId),
+}
+
 impl Prune<'_> {
-    fn visit(&mut self, id: NodeId) -> (NodeId, Live) {
-        if let Some(&done) = self.done.get(&id) {
-            return done;
+    /// The replacement of `root` and the registers it reads, every node's built after
+    /// those of its successors, true branch first.
+    fn run(&mut self, root: NodeId) -> (NodeId, Live) {
+        let mut steps = vec![PruneStep::Enter(root)];
+        let mut built: Vec<(NodeId, Live)> = Vec::new();
+        while let Some(step) = steps.pop() {
+            let id = match step {
+                PruneStep::Enter(id) => {
+                    if let Some(&done) = self.done.get(&id) {
+                        built.push(done);
+                        continue;
+                    }
+                    match self.old.node(id) {
+                        Node::Ret(_) => id,
+                        Node::Jump { t, f, .. } => {
+                            steps.push(PruneStep::Leave(id));
+                            steps.push(PruneStep::Enter(f));
+                            steps.push(PruneStep::Enter(t));
+                            continue;
+                        }
+                        Node::Stmt { next, .. } => {
+                            steps.push(PruneStep::Leave(id));
+                            steps.push(PruneStep::Enter(next));
+                            continue;
+                        }
+                    }
+                }
+                PruneStep::Leave(id) => id,
+            };
+            let mut successor = || built.pop().expect("successors are built first");
+            let new = match self.old.node(id) {
+                Node::Ret(value) => (self.new.ret(value), Live::default()),
+                Node::Jump { code, k, .. } => {
+                    let (f, live_f) = successor();
+                    let (t, live_t) = successor();
+                    let jump = self.new.jump(code & !BPF_JMP, k, t, f);
+                    if jump == t || jump == f {
+                        // Decided without looking at A: the jump is gone.
+                        (jump, if jump == t { live_t } else { live_f })
+                    } else {
+                        let live = Live {
+                            a: true,
+                            x: live_t.x || live_f.x || code & BPF_X != 0,
+                        };
+                        (jump, live)
+                    }
+                }
+                Node::Stmt { code, k, .. } => {
+                    let (next, after) = successor();
+                    let (reads, writes) = effect(code);
+                    let read_later = (writes.a && after.a) || (writes.x && after.x);
+                    let touches_memory = matches!(code & 0x07, BPF_ST | BPF_STX);
+                    if !read_later && !touches_memory {
+                        (next, after)
+                    } else {
+                        let live = Live {
+                            a: reads.a || (after.a && !writes.a),
+                            x: reads.x || (after.x && !writes.x),
+                        };
+                        (self.new.stmt(code, k, next), live)
+                    }
+                }
+            };
+            self.done.insert(id, new);
+            built.push(new);
         }
-        let new = match self.old.node(id) {
-            Node::Ret(value) => (self.new.ret(value), Live::default()),
-            Node::Jump { code, k, t, f } => {
-                let (t, live_t) = self.visit(t);
-                let (f, live_f) = self.visit(f);
-                let jump = self.new.jump(code & !BPF_JMP, k, t, f);
-                if jump == t || jump == f {
-                    // Decided without looking at A: the jump is gone.
-                    (jump, if jump == t { live_t } else { live_f })
-                } else {
-                    let live = Live {
-                        a: true,
-                        x: live_t.x || live_f.x || code & BPF_X != 0,
-                    };
-                    (jump, live)
-                }
-            }
-            Node::Stmt { code, k, next } => {
-                let (next, after) = self.visit(next);
-                let (reads, writes) = effect(code);
-                let read_later = (writes.a && after.a) || (writes.x && after.x);
-                let touches_memory = matches!(code & 0x07, BPF_ST | BPF_STX);
-                if !read_later && !touches_memory {
-                    (next, after)
-                } else {
-                    let live = Live {
-                        a: reads.a || (after.a && !writes.a),
-                        x: reads.x || (after.x && !writes.x),
-                    };
-                    (self.new.stmt(code, k, next), live)
-                }
-            }
-        };
-        self.done.insert(id, new);
-        new
+        built.pop().expect("the root is built")
     }
 }
 

@@ -259,3 +259,30 @@ fn refusals_a_client_can_trigger_are_logged_at_a_limited_rate() {
     assert!(daemon_log.contains("service flood:"), "{daemon_log}");
     drop(s.dir);
 }
+
+#[test]
+fn sigusr1_counts_the_connections_held_for_a_slot() {
+    let s = start("heldcount", "    instances = 1", &[]);
+    let a = connect(s.port);
+    assert_eq!(first_line(&a), "hello\n");
+
+    // A second connection is held for at most a quarter of a second; the dump must be
+    // written within that time, so a slow machine may need another try.
+    let service_line = "service heldcount: listening on";
+    let wanted = format!("{service_line} 127.0.0.1:{} running=1 held=1", s.port);
+    let mut dumps = 0;
+    let shown = (0..10).any(|_| {
+        let _held = connect(s.port);
+        std::thread::sleep(Duration::from_millis(20));
+        s.daemon.signal("USR1");
+        dumps += 1;
+        let text = wait_for_count(&s.daemon.log, service_line, dumps);
+        let last = text.lines().rfind(|line| line.contains(service_line));
+        last.is_some_and(|line| line.contains(&wanted))
+    });
+    assert!(
+        shown,
+        "no dump showed the held connection:\n{}",
+        s.daemon.log_text()
+    );
+}

@@ -42,6 +42,10 @@ impl HeldQueue {
         self.queue.len() >= HOLD_LIMIT
     }
 
+    pub fn len(&self) -> usize {
+        self.queue.len()
+    }
+
     pub fn is_empty(&self) -> bool {
         self.queue.is_empty()
     }

@@ -557,9 +557,10 @@ impl Server {
         for active in &self.services {
             let id = &active.plan.id;
             lines.push(format!(
-                "service {id}: listening on {} running={}{}",
+                "service {id}: listening on {} running={} held={}{}",
                 active.listener.local,
                 self.sessions.running(id),
+                active.held.len(),
                 if active.plan.launch.program.filter.is_some() {
                     " policy=yes"
                 } else {

@@ -370,3 +370,47 @@ fn own_niceness() -> i32 {
         .and_then(|field| field.parse().ok())
         .expect("niceness field")
 }
+
+#[test]
+fn setup_failures_under_concurrent_load_each_name_their_service() {
+    use std::os::unix::fs::PermissionsExt;
+
+    let dir = TempDir::new("failing");
+    // The configuration accepts it; execve fails with ENOENT for the missing interpreter.
+    let chal = dir.write("broken.sh", "#!/nonexistent/interpreter\n");
+    std::fs::set_permissions(&chal, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let log = dir.join("svc.log");
+    let port = free_port();
+    let daemon = Daemon::start(&dir, &service("failing", port, &chal, &log, ""), &[]);
+
+    const CLIENTS: usize = 16;
+    const EACH: usize = 100;
+    let clients: Vec<_> = (0..CLIENTS)
+        .map(|_| {
+            thread::spawn(move || {
+                for _ in 0..EACH {
+                    assert_eq!(read_all(&mut connect(port)), "");
+                }
+            })
+        })
+        .collect();
+    for client in clients {
+        client.join().unwrap();
+    }
+    wait_for_count(&log, "EXIT: failing status=127", CLIENTS * EACH);
+
+    // Failure lines are rate-limited; every one written names the service.
+    let text = daemon.log_text();
+    let failures: Vec<&str> = text
+        .lines()
+        .filter(|line| line.contains("server not started"))
+        .collect();
+    assert!(!failures.is_empty(), "{text}");
+    for line in failures {
+        assert!(
+            line.contains("service failing: server not started: child ")
+                && line.ends_with("execve failed: No such file or directory (os error 2)"),
+            "{line}"
+        );
+    }
+}

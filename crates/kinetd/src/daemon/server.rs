@@ -472,19 +472,23 @@ impl Server {
 
     /// Reaps every child that has ended and writes their EXIT lines.
     pub fn reap(&mut self) {
-        // A failed child reports before it exits: log that first, while its session
-        // still names its service.
-        self.log_setup_failures();
+        let mut ended = Vec::new();
         loop {
-            let (pid, status) = match process::reap_one() {
-                Ok(Some(reaped)) => reaped,
-                Ok(None) => return,
+            match process::reap_one() {
+                Ok(Some(reaped)) => ended.push(reaped),
+                Ok(None) => break,
                 Err(err) => {
                     self.logger
                         .daemon(Level::Error, &format!("waitpid failed: {err}"));
-                    return;
+                    break;
                 }
-            };
+            }
+        }
+        // A child whose setup failed wrote its report before it exited, so the reports of
+        // all the children just reaped are in the pipe now: log them while their sessions
+        // still name their services.
+        self.log_setup_failures();
+        for (pid, status) in ended {
             self.spawner.reaped(pid);
             let Some(session) = self.sessions.remove(pid) else {
                 let text = format!("unknown child process {pid} died");

@@ -372,7 +372,7 @@ fn own_niceness() -> i32 {
 }
 
 #[test]
-fn setup_failures_under_concurrent_load_each_name_their_service() {
+fn setup_failures_under_load_each_name_their_service_and_are_all_accounted_for() {
     use std::os::unix::fs::PermissionsExt;
 
     let dir = TempDir::new("failing");
@@ -381,7 +381,7 @@ fn setup_failures_under_concurrent_load_each_name_their_service() {
     std::fs::set_permissions(&chal, std::fs::Permissions::from_mode(0o755)).unwrap();
     let log = dir.join("svc.log");
     let port = free_port();
-    let daemon = Daemon::start(&dir, &service("failing", port, &chal, &log, ""), &[]);
+    let mut daemon = Daemon::start(&dir, &service("failing", port, &chal, &log, ""), &[]);
 
     const CLIENTS: usize = 16;
     const EACH: usize = 100;
@@ -399,18 +399,27 @@ fn setup_failures_under_concurrent_load_each_name_their_service() {
     }
     wait_for_count(&log, "EXIT: failing status=127", CLIENTS * EACH);
 
-    // Failure lines are rate-limited; every one written names the service.
+    // Failure lines are rate-limited: every one written names the service, and those
+    // dropped are counted, the last of them when the daemon exits.
+    daemon.signal("TERM");
+    assert!(daemon.wait_exit().success());
     let text = daemon.log_text();
     let failures: Vec<&str> = text
         .lines()
         .filter(|line| line.contains("server not started"))
         .collect();
-    assert!(!failures.is_empty(), "{text}");
-    for line in failures {
+    for line in &failures {
         assert!(
             line.contains("service failing: server not started: child ")
                 && line.ends_with("execve failed: No such file or directory (os error 2)"),
             "{line}"
         );
     }
+    let dropped: usize = text
+        .lines()
+        .filter_map(|line| line.strip_suffix(" error lines were not logged (rate limit)"))
+        .map(|line| line.rsplit(' ').next().unwrap().parse::<usize>().unwrap())
+        .sum();
+    assert!(dropped > 0, "{text}");
+    assert_eq!(failures.len() + dropped, CLIENTS * EACH, "{text}");
 }

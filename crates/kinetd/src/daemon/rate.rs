@@ -62,6 +62,12 @@ impl LogLimiter {
         }
     }
 
+    /// The lines dropped since the last one written, counted from zero again: for
+    /// reporting them when no further line will come (at exit).
+    pub fn take_suppressed(&mut self) -> u64 {
+        std::mem::take(&mut self.suppressed)
+    }
+
     pub fn check(&mut self, now: Instant) -> Verdict {
         if self.bucket.try_take(now) {
             let suppressed = std::mem::take(&mut self.suppressed);
@@ -102,6 +108,19 @@ mod tests {
         assert_eq!(limiter.check(start), Verdict::Drop);
         let later = start + Duration::from_secs(1);
         assert_eq!(limiter.check(later), Verdict::Write { suppressed: 2 });
+        assert_eq!(limiter.check(later), Verdict::Write { suppressed: 0 });
+    }
+
+    #[test]
+    fn dropped_lines_can_be_taken_for_a_last_report() {
+        let start = Instant::now();
+        let mut limiter = LogLimiter::new(start);
+        for _ in 0..103 {
+            limiter.check(start);
+        }
+        assert_eq!(limiter.take_suppressed(), 3);
+        assert_eq!(limiter.take_suppressed(), 0);
+        let later = start + Duration::from_secs(1);
         assert_eq!(limiter.check(later), Verdict::Write { suppressed: 0 });
     }
 }

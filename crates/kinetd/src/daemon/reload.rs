@@ -157,6 +157,7 @@ pub fn reload(server: &mut Server) {
             }
             None => {
                 let id = active.plan.id.clone();
+                active.note_dropped_fail_lines(&mut server.logger);
                 drop(active);
                 server.kill_sessions(Some(&id));
                 server

@@ -64,6 +64,16 @@ pub struct Active {
 }
 
 impl Active {
+    /// Logs how many of this service's FAIL lines the rate limit dropped since the last
+    /// one written, which is otherwise said only when lines flow again: for a service
+    /// about to go away.
+    pub fn note_dropped_fail_lines(&mut self, logger: &mut Logger) {
+        let dropped = self.fail_log.take_suppressed();
+        if dropped > 0 {
+            logger.daemon(Level::Warning, &dropped_fail_lines(&self.plan.id, dropped));
+        }
+    }
+
     pub fn new(plan: ServicePlan, listener: Listener) -> Active {
         let now = Instant::now();
         Active {
@@ -135,9 +145,17 @@ impl Server {
                 }
             }
         };
+        for active in &mut self.services {
+            active.note_dropped_fail_lines(&mut self.logger);
+        }
         self.services.clear();
         if let Stop::EndSessions = stop {
             self.end_sessions();
+        }
+        let dropped = self.launch_errors.take_suppressed();
+        if dropped > 0 {
+            self.logger
+                .daemon(Level::Warning, &dropped_error_lines(dropped));
         }
         self.remove_pidfile();
         self.logger.daemon(Level::Warning, "Exiting...");
@@ -403,10 +421,7 @@ impl Server {
         match active.fail_log.check(Instant::now()) {
             Verdict::Write { suppressed } => {
                 if suppressed > 0 {
-                    let text = format!(
-                        "service {}: {suppressed} FAIL lines were not logged (rate limit)",
-                        log.id
-                    );
+                    let text = dropped_fail_lines(&log.id, suppressed);
                     self.logger.daemon(Level::Warning, &text);
                 }
                 self.logger.service(&log.sink, &body);
@@ -448,8 +463,8 @@ impl Server {
         match self.launch_errors.check(Instant::now()) {
             Verdict::Write { suppressed } => {
                 if suppressed > 0 {
-                    let note = format!("{suppressed} error lines were not logged (rate limit)");
-                    self.logger.daemon(Level::Warning, &note);
+                    self.logger
+                        .daemon(Level::Warning, &dropped_error_lines(suppressed));
                 }
                 self.logger.daemon(Level::Error, text);
             }
@@ -597,6 +612,14 @@ impl Server {
 
 /// Writes a banner without ever blocking the daemon: what does not fit in the socket
 /// buffer right now is dropped (banners are a few lines; the buffer holds far more).
+fn dropped_fail_lines(service: &str, count: u64) -> String {
+    format!("service {service}: {count} FAIL lines were not logged (rate limit)")
+}
+
+fn dropped_error_lines(count: u64) -> String {
+    format!("{count} error lines were not logged (rate limit)")
+}
+
 fn send_banner(conn: &Socket, banner: &[u8]) {
     let _ = conn.send_with_flags(banner, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
 }

@@ -610,8 +610,6 @@ impl Server {
     }
 }
 
-/// Writes a banner without ever blocking the daemon: what does not fit in the socket
-/// buffer right now is dropped (banners are a few lines; the buffer holds far more).
 fn dropped_fail_lines(service: &str, count: u64) -> String {
     format!("service {service}: {count} FAIL lines were not logged (rate limit)")
 }
@@ -620,6 +618,8 @@ fn dropped_error_lines(count: u64) -> String {
     format!("{count} error lines were not logged (rate limit)")
 }
 
+/// Writes a banner without ever blocking the daemon: what does not fit in the socket
+/// buffer right now is dropped (banners are a few lines; the buffer holds far more).
 fn send_banner(conn: &Socket, banner: &[u8]) {
     let _ = conn.send_with_flags(banner, libc::MSG_DONTWAIT | libc::MSG_NOSIGNAL);
 }

@@ -416,24 +416,19 @@ impl Spawner {
     /// Frees what the children that have left the daemon's memory used. Makes no system
     /// call.
     pub fn sweep(&mut self) {
-        let gone: Vec<u32> = self
+        let gone: Vec<Pending> = self
             .pending
-            .iter()
-            .filter(|(_, pending)| pending.has_left())
-            .map(|(&pid, _)| pid)
+            .extract_if(|_, pending| pending.has_left())
+            .map(|(_, pending)| pending)
             .collect();
-        for pid in gone {
-            self.forget(pid);
+        for pending in gone {
+            self.spare_stack(pending.stack);
         }
     }
 
     /// Frees the record of a child that has been reaped, if it is still kept: a child that
     /// dumps core leaves its word set, but once reaped it is surely gone.
     pub fn reaped(&mut self, pid: u32) {
-        self.forget(pid);
-    }
-
-    fn forget(&mut self, pid: u32) {
         if let Some(pending) = self.pending.remove(&pid) {
             self.spare_stack(pending.stack);
         }

@@ -26,7 +26,10 @@ use super::sessions::{Session, Sessions};
 use crate::sys::poll::{PollFd, poll};
 use crate::sys::process::{self, ExitStatus};
 use crate::sys::signals::{self, SignalFd};
-use crate::sys::spawn::Spawner;
+use crate::sys::spawn::{SETUP_FAILED_STATUS, Spawner};
+
+/// How a child whose setup failed ends.
+const SETUP_FAILED: ExitStatus = ExitStatus::Exited(SETUP_FAILED_STATUS);
 
 /// Connections accepted from one listener before the loop looks at signals again.
 const ACCEPT_BATCH: usize = 64;
@@ -499,10 +502,13 @@ impl Server {
                 }
             }
         }
-        // A child whose setup failed wrote its report before it exited, so the reports of
-        // all the children just reaped are in the pipe now: log them while their sessions
-        // still name their services.
-        self.log_setup_failures();
+        // A child whose setup failed wrote its report before it exited with status 127, so
+        // the reports of the children just reaped are in the pipe now: log them while their
+        // sessions still name their services. Without such an exit there is nothing to
+        // read here (a report of a child not reaped yet wakes the event loop itself).
+        if ended.iter().any(|&(_, status)| status == SETUP_FAILED) {
+            self.log_setup_failures();
+        }
         for (pid, status) in ended {
             self.spawner.reaped(pid);
             let Some(session) = self.sessions.remove(pid) else {

@@ -27,6 +27,15 @@ fn write(path: &Path, text: &str) -> String {
     path.to_str().unwrap().to_owned()
 }
 
+/// Fails the test with kinetd's error output unless it exited with status 0.
+fn assert_success(out: &Output) {
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).unwrap()
 }
@@ -38,11 +47,7 @@ fn raw_output_is_sock_filter_records_that_decide_like_the_policy() {
     let dir = dir("raw");
     let policy = write(&dir.join("p.policy"), POLICY);
     let out = kinetd(&["policy", "compile", &policy]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert_eq!(out.stdout.len() % 8, 0);
     let program = Program::from_bytes(&out.stdout).unwrap();
     let write_to = |fd: u64| SeccompData {
@@ -62,7 +67,7 @@ fn output_file_and_disasm_of_it_list_the_program() {
     let policy = write(&dir.join("p.policy"), POLICY);
     let raw = dir.join("p.bpf");
     let out = kinetd(&["policy", "compile", "-o", raw.to_str().unwrap(), &policy]);
-    assert!(out.status.success());
+    assert_success(&out);
     assert!(out.stdout.is_empty());
 
     let listed = kinetd(&["policy", "disasm", raw.to_str().unwrap()]);
@@ -107,11 +112,7 @@ fn eval_prints_the_action_for_names_numbers_and_arguments() {
         let mut args = vec!["policy", "eval", &policy];
         args.extend_from_slice(extra);
         let out = kinetd(&args);
-        assert!(
-            out.status.success(),
-            "{}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        assert_success(&out);
         stdout(&out).trim().to_owned()
     };
     assert_eq!(eval(&["--syscall", "read"]), "ALLOW");
@@ -154,11 +155,7 @@ fn include_directories_are_searched_in_order() {
         "--syscall",
         "read",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert_eq!(stdout(&out).trim(), "ERRNO(5)");
     // Without a search path the include cannot be found.
     let out = kinetd(&["policy", "compile", &policy]);
@@ -178,11 +175,7 @@ fn bytes_that_are_not_utf8_are_accepted_in_a_comment_and_refused_in_a_rule() {
         "--syscall",
         "read",
     ]);
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_success(&out);
     assert_eq!(stdout(&out).trim(), "ALLOW");
 
     let rule = dir.join("rule.policy");

@@ -169,6 +169,17 @@ fn a_player_who_reconnects_as_soon_as_a_session_ends_is_not_over_per_source() {
     );
 }
 
+/// Makes a FIFO named `name` in `dir`.
+fn mkfifo(dir: &TempDir, name: &str) -> PathBuf {
+    let fifo = dir.join(name);
+    let made = Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("mkfifo runs");
+    assert!(made.success(), "mkfifo {}", fifo.display());
+    fifo
+}
+
 /// Connects and reads what the server writes until it closes, within `limit`.
 fn served_within(port: u16, limit: Duration) -> Result<String, std::io::Error> {
     let mut stream = connect(port);
@@ -184,12 +195,7 @@ fn a_service_log_on_a_fifo_without_reader_does_not_stall_the_daemon() {
     // FIFO with no reader (a log shipper that is down) stalled it for good: no connection
     // was accepted and SIGTERM was not read.
     let dir = TempDir::new("fifo-log");
-    let fifo = dir.join("service.log");
-    let made = Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .expect("mkfifo runs");
-    assert!(made.success(), "mkfifo {}", fifo.display());
+    let fifo = mkfifo(&dir, "service.log");
     let server = dir.script("hello", "echo hello");
     let port = free_port();
     let config = service("hello", port, &server, &fifo, "");
@@ -211,12 +217,7 @@ fn a_banner_on_a_fifo_without_writer_does_not_stall_the_daemon() {
     // Banners are read when the configuration loads; a blocking open of a FIFO waited for
     // a writer, and the daemon never started.
     let dir = TempDir::new("fifo-banner");
-    let fifo = dir.join("banner");
-    let made = Command::new("mkfifo")
-        .arg(&fifo)
-        .status()
-        .expect("mkfifo runs");
-    assert!(made.success(), "mkfifo {}", fifo.display());
+    let fifo = mkfifo(&dir, "banner");
     let server = dir.script("hello", "echo hello");
     let port = free_port();
     let extra = format!("    banner = {}", fifo.display());

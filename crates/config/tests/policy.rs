@@ -7,17 +7,35 @@ use std::path::{Path, PathBuf};
 use common::*;
 use kafel::arch::Arch;
 use kafel::interp::{self, SeccompData};
-use kinetd_config::{Config, Origin, Severity, load_with};
+use kinetd_config::{Config, MemFiles, Origin, Severity, load_with};
 
 const POLICY: &str = "#include \"common.policy\"\n\
                       POLICY chal { ALLOW { read, write, exit_group } }\n\
                       USE chal\nUSE common\nDEFAULT KILL\n";
 const COMMON: &str = "POLICY common { ALLOW { close } }\n";
 
-fn load_with_policy(text: &str) -> Config {
+/// A machine with POLICY as `DIR/pwn.policy` and the file it includes beside it.
+fn machine_with_policy(dir: &str) -> MemFiles {
     let mut files = machine();
-    files.add("/etc/xinetd.d/pwn.policy", POLICY);
-    files.add("/etc/xinetd.d/common.policy", COMMON);
+    files
+        .add(format!("{dir}/pwn.policy"), POLICY)
+        .add(format!("{dir}/common.policy"), COMMON);
+    files
+}
+
+/// A service named chal running `server` under `/srv/pwn.policy`, with `arches` (a
+/// `kafel_arch` line or nothing).
+fn policed_service(server: &str, arches: &str) -> String {
+    service_text(
+        "chal",
+        9999,
+        &format!("kafel_rule = /srv/pwn.policy\n{arches}"),
+    )
+    .replace("/srv/chal", server)
+}
+
+fn load_with_policy(text: &str) -> Config {
+    let mut files = machine_with_policy("/etc/xinetd.d");
     files.add(
         "/etc/xinetd.d/broken.policy",
         "POLICY p {\n  ALLOW { read, nosuchcall }\n}\nUSE p DEFAULT KILL\n",
@@ -186,27 +204,16 @@ fn elf(machine: u16, class: u8) -> Vec<u8> {
 
 #[test]
 fn an_i386_server_under_an_x86_64_only_policy_is_warned_about() {
-    let mut files = machine();
-    files
-        .add("/srv/pwn.policy", POLICY)
-        .add("/srv/common.policy", COMMON);
+    let mut files = machine_with_policy("/srv");
     files.add_executable("/srv/chal32", elf(3, 1));
     files.add_executable("/srv/chal64", elf(62, 2));
-    let conf = |server: &str, arches: &str| {
-        service_text(
-            "chal",
-            9999,
-            &format!("kafel_rule = /srv/pwn.policy\n{arches}"),
-        )
-        .replace("/srv/chal", server)
-    };
     for (server, arches, warned) in [
         ("/srv/chal32", "", true),
         ("/srv/chal32", "kafel_arch = x86_64 i386", false),
         ("/srv/chal64", "", false),
         ("/srv/chal64", "kafel_arch = i386", true),
     ] {
-        files.add(MAIN, conf(server, arches));
+        files.add(MAIN, policed_service(server, arches));
         let config = load_with(&files, Path::new(MAIN));
         assert!(
             config.services[0].is_enabled(),
@@ -228,20 +235,12 @@ fn an_i386_server_under_an_x86_64_only_policy_is_warned_about() {
 
 #[test]
 fn the_challenge_behind_a_chroot_wrapper_is_checked_too() {
-    let mut files = machine();
-    files
-        .add("/srv/pwn.policy", POLICY)
-        .add("/srv/common.policy", COMMON);
+    let mut files = machine_with_policy("/srv");
     files.add_executable("/usr/sbin/chroot", elf(62, 2));
     files.add_executable("/home/ctf/helloworld", elf(3, 1));
     let conf = |args: &str, arches: &str| {
-        service_text(
-            "chal",
-            9999,
-            &format!("kafel_rule = /srv/pwn.policy\n{arches}"),
-        )
-        .replace("/srv/chal", "/usr/sbin/chroot")
-        .replace("\n}\n", &format!("\nserver_args = {args}\n}}\n"))
+        policed_service("/usr/sbin/chroot", arches)
+            .replace("\n}\n", &format!("\nserver_args = {args}\n}}\n"))
     };
     for (args, arches, warned) in [
         ("--userspec=1000:1000 /home/ctf ./helloworld", "", true),

@@ -483,8 +483,12 @@ extern "C" fn child_main(arg: *mut c_void) -> c_int {
     // SAFETY: `arg` is the boxed `ChildContext` that `Spawner::spawn` passed to clone;
     // the daemon keeps it, unchanged, until this process has exec'd or exited.
     let context = unsafe { &*arg.cast::<ChildContext>() };
+    // The pid is taken before the setup installs the filter, which a report after a
+    // failed execve runs under and which seldom allows getpid.
+    // SAFETY: getpid takes no arguments and cannot fail.
+    let pid = unsafe { raw::syscall1(libc::SYS_getpid, 0) } as u32;
     let Err((step, errno)) = run_steps(context);
-    report(context.report_fd, step, errno);
+    report(context.report_fd, pid, step, errno);
     // SAFETY: exit_group ends this process; nothing of the daemon's runs (no atexit
     // handlers, no stdio flushing).
     unsafe { raw::syscall1(libc::SYS_exit_group, SETUP_FAILED_STATUS as usize) };
@@ -680,10 +684,9 @@ fn check(step: Step, rc: isize) -> Result<(), (Step, i32)> {
 /// The length of one report: pid, step, errno.
 const REPORT_LEN: usize = 12;
 
-/// Writes (pid, step, errno) to the report pipe.
-fn report(fd: RawFd, step: Step, errno: i32) {
-    // SAFETY: getpid takes no arguments and cannot fail.
-    let pid = unsafe { raw::syscall1(libc::SYS_getpid, 0) } as u32;
+/// Writes (pid, step, errno) to the report pipe. Only `write` runs here: after a failed
+/// execve the service's filter is installed already.
+fn report(fd: RawFd, pid: u32, step: Step, errno: i32) {
     let mut buf = [0u8; REPORT_LEN];
     buf[..4].copy_from_slice(&pid.to_ne_bytes());
     buf[4..8].copy_from_slice(&(step as u32).to_ne_bytes());
@@ -914,6 +917,41 @@ mod tests {
             errno: libc::ENOENT,
         };
         assert_eq!(spawner.failures(), [expected]);
+    }
+
+    #[test]
+    fn a_failed_execve_is_reported_under_a_filter_that_allows_little_else() {
+        // The filter allows what a failed execve leaves the child to do: write its report
+        // and exit. Anything more (getpid, say) would be killed with SIGSYS, and the
+        // failure would look like a policy violation.
+        let policy = "ALLOW { execve, write, exit_group } DEFAULT KILL_PROCESS";
+        let source = kafel::SourceFile::new("test.policy", policy);
+        let compiled = kafel::compile(
+            &source,
+            &[kafel::arch::Arch::X86_64],
+            &kafel::MemLoader::new(),
+        )
+        .unwrap();
+        let program = Rc::new(Program {
+            filter: Some(PreparedFilter::new(&compiled).unwrap()),
+            ..Rc::into_inner(program("/nonexistent/program", &["missing"])).unwrap()
+        });
+        let mut spawner = Spawner::new(MemorySharing::All).unwrap();
+        let (_ours, theirs) = UnixStream::pair().unwrap();
+        let pid = spawner
+            .spawn(&program, cstrings(&[]), theirs.as_raw_fd())
+            .unwrap();
+        assert_eq!(
+            wait_for(pid),
+            SETUP_FAILED_STATUS << 8,
+            "exits with status 127, not by a signal"
+        );
+        let expected = SetupFailure {
+            pid,
+            step: Step::Execve,
+            errno: libc::ENOENT,
+        };
+        assert_eq!(settle(&mut spawner), [expected]);
     }
 
     #[test]

@@ -1,8 +1,10 @@
 //! `kinetd check [-f FILE]`: load a configuration exactly as the daemon would, print every
 //! diagnostic (most serious first), then each service's effective settings.
 //!
-//! The exit status is 0 only if every service would start, so a Dockerfile can run
-//! `kinetd check` at build time and fail the build on a broken configuration. "Would
+//! The exit status is 0 only if every service would start and at least one is enabled,
+//! so a Dockerfile can run `kinetd check` at build time and fail the build on a broken
+//! configuration, or on one that serves nothing (a service file skipped for its name,
+//! say). "Would
 //! start" includes what only the daemon refuses (a `redirect`, say): each enabled service
 //! is also prepared the way the daemon prepares it.
 
@@ -18,7 +20,7 @@ use kinetd_config::{Config, Credentials, LogType, Origin, Rlimit, Service, Statu
 const USAGE: &str = "usage: kinetd check [-f FILE | FILE]\n\n\
     Loads FILE (default /etc/xinetd.conf) and every file it includes, compiles every\n\
     policy, and prints every problem found and each service's effective settings.\n\
-    Exits 0 only if every service would start.";
+    Exits 0 only if every service would start and at least one is enabled.";
 
 pub fn main(args: &[OsString]) -> ExitCode {
     let path = match parse_args(args) {
@@ -38,7 +40,8 @@ pub fn main(args: &[OsString]) -> ExitCode {
     // `kinetd check | head` closes the pipe early; that is no reason to panic, and the
     // exit status still tells the verdict.
     let _ = std::io::stdout().write_all(render(&config, &refusals).as_bytes());
-    if config.every_service_starts() && refusals.is_empty() {
+    let serves = config.services.iter().any(Service::is_enabled);
+    if config.every_service_starts() && refusals.is_empty() && serves {
         ExitCode::SUCCESS
     } else {
         ExitCode::FAILURE

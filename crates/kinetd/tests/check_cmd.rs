@@ -138,6 +138,28 @@ fn an_error_in_defaults_or_a_missing_file_fails() {
 }
 
 #[test]
+fn a_configuration_that_serves_nothing_fails() {
+    // xinetd skips an included file whose name has a dot; its only service is then gone.
+    let dir = Scratch::new("nothing");
+    std::fs::create_dir(dir.0.join("xinetd.d")).unwrap();
+    dir.write("xinetd.d/ctf.conf", GOOD);
+    let config = dir.write(
+        "xinetd.conf",
+        &format!("includedir {}\n", dir.0.join("xinetd.d").display()),
+    );
+    let (code, out) = check(&config);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("warning: no service is enabled"), "{out}");
+
+    let config = dir.write(
+        "disabled.conf",
+        &GOOD.replace("per_source = 2", "disable = yes"),
+    );
+    let (code, out) = check(&config);
+    assert_eq!(code, 1, "{out}");
+}
+
+#[test]
 fn bad_arguments_are_a_usage_error() {
     let output = Command::new(env!("CARGO_BIN_EXE_kinetd"))
         .args(["check", "--bogus"])

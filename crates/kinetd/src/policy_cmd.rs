@@ -11,7 +11,7 @@
 use std::ffi::OsString;
 use std::fs;
 use std::io::{self, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 use std::sync::Arc;
 
@@ -89,7 +89,8 @@ struct PolicyArgs {
     /// Target architecture; repeat for a multi-architecture filter.
     #[arg(long = "arch", value_name = "ARCH", value_parser = parse_arch, default_value = "x86_64")]
     arches: Vec<Arch>,
-    /// A directory `#include` searches, in order given.
+    /// A directory `#include` searches, in order given. Without any, the policy's own
+    /// directory, as for a service's kafel_rule.
     #[arg(short = 'I', value_name = "DIR")]
     include: Vec<PathBuf>,
 }
@@ -173,7 +174,18 @@ fn build(args: &PolicyArgs) -> Result<Program, String> {
     // keeps every decision and refuses exactly what kafel refuses.
     let text = String::from_utf8_lossy(&text).into_owned();
     let source = SourceFile { name, text };
-    let loader = FsLoader::new(args.include.clone());
+    // Without -I the policy compiles as the daemon compiles a kafel_rule: its includes are
+    // looked up beside it.
+    let include = if args.include.is_empty() {
+        let directory = match args.policy.parent() {
+            Some(dir) if !dir.as_os_str().is_empty() => dir,
+            _ => Path::new("."),
+        };
+        vec![directory.to_path_buf()]
+    } else {
+        args.include.clone()
+    };
+    let loader = FsLoader::new(include);
     kafel::compile(&source, &args.arches, &loader).map_err(|diagnostics| {
         let text = diagnostics.to_string();
         text.trim_end().to_owned()

@@ -157,9 +157,23 @@ fn include_directories_are_searched_in_order() {
     ]);
     assert_success(&out);
     assert_eq!(stdout(&out).trim(), "ERRNO(5)");
-    // Without a search path the include cannot be found.
+    // Without -I only the policy's own directory is searched, which does not hold it.
     let out = kinetd(&["policy", "compile", &policy]);
     assert_eq!(out.status.code(), Some(1));
+}
+
+#[test]
+fn without_include_directories_the_policys_own_directory_is_searched() {
+    // As the daemon compiles a kafel_rule, so that a policy checked here loads there.
+    let dir = dir("beside");
+    write(&dir.join("io.policy"), "POLICY io { ERRNO(7) { read } }\n");
+    let policy = write(
+        &dir.join("p.policy"),
+        "#include \"io.policy\"\nUSE io\nDEFAULT ALLOW\n",
+    );
+    let out = kinetd(&["policy", "eval", &policy, "--syscall", "read"]);
+    assert_success(&out);
+    assert_eq!(stdout(&out).trim(), "ERRNO(7)");
 }
 
 #[test]

@@ -7,6 +7,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use kafel::arch::Arch;
+use kafel::interp::{self, SeccompData};
+use kafel::ir::Action;
 use kafel::{LoadError, Loader, SourceFile};
 
 use crate::diag::{Location, Sink};
@@ -92,12 +94,53 @@ pub(crate) fn attach(
     };
 
     check_server_arch(service, draft, &arches, files, sink);
+    check_execve_allowed(service, &at, path, &program, sink);
     service.policy = Some(Policy {
         path: path.clone(),
         arches,
         program: Some(program),
     });
     true
+}
+
+/// Warns when the filter refuses the `execve` that starts the server. kinetd installs the
+/// filter right before that call, which the daemon, an x86-64 program, makes as an
+/// x86-64 syscall whatever the challenge's architecture; refused, no session ever starts.
+/// The call is judged with every argument 0: a policy whose `execve` rule looks at the
+/// arguments may be warned about without cause, which the message allows for.
+fn check_execve_allowed(
+    service: &Service,
+    at: &Location,
+    path: &Path,
+    program: &kafel::bpf::Program,
+    sink: &mut Sink,
+) {
+    let native = Arch::X86_64;
+    let Some(execve) = native.syscall("execve") else {
+        return;
+    };
+    let data = SeccompData {
+        nr: execve.nr,
+        arch: native.audit_arch(),
+        instruction_pointer: 0,
+        args: [0; 6],
+    };
+    let Ok(outcome) = interp::run(program, &data) else {
+        return;
+    };
+    let action = Action::from_ret_value(outcome.ret);
+    if !matches!(action, Action::Allow | Action::Log) {
+        sink.warning(
+            at,
+            format!(
+                "service {}: '{}' decides {action} for an x86-64 execve (arguments 0), the call \
+                 that starts the server under the filter; unless it allows the server's own \
+                 execve, every session is ended before it starts",
+                service.name,
+                path.display()
+            ),
+        );
+    }
 }
 
 /// Warns when the server — or, behind the `chroot` wrapper most CTF images use, the

@@ -10,7 +10,7 @@ use kafel::interp::{self, SeccompData};
 use kinetd_config::{Config, MemFiles, Origin, Severity, load_with};
 
 const POLICY: &str = "#include \"common.policy\"\n\
-                      POLICY chal { ALLOW { read, write, exit_group } }\n\
+                      POLICY chal { ALLOW { execve, read, write, exit_group } }\n\
                       USE chal\nUSE common\nDEFAULT KILL\n";
 const COMMON: &str = "POLICY common { ALLOW { close } }\n";
 
@@ -82,7 +82,7 @@ fn a_relative_policy_is_compiled_from_the_directory_of_the_file_naming_it() {
         ALLOW,
         "included from its directory"
     );
-    assert_ne!(decides(&config, Arch::X86_64, "execve"), ALLOW);
+    assert_ne!(decides(&config, Arch::X86_64, "openat"), ALLOW);
     assert_ne!(
         decides(&config, Arch::I386, "read"),
         ALLOW,
@@ -103,7 +103,7 @@ fn kafel_arch_compiles_for_each_architecture_named() {
         [Arch::X86_64, Arch::I386]
     );
     assert_eq!(decides(&config, Arch::I386, "read"), ALLOW);
-    assert_ne!(decides(&config, Arch::I386, "execve"), ALLOW);
+    assert_ne!(decides(&config, Arch::I386, "openat"), ALLOW);
 }
 
 #[test]
@@ -231,6 +231,32 @@ fn an_i386_server_under_an_x86_64_only_policy_is_warned_about() {
             diagnostics(&config)
         );
     }
+}
+
+#[test]
+fn a_policy_that_refuses_the_x86_64_execve_starting_the_server_is_warned_about() {
+    let warned = |policy: &str, arches: &str| {
+        let mut files = machine_with_policy("/srv");
+        files.add("/srv/pwn.policy", policy);
+        files.add(MAIN, policed_service("/srv/chal", arches));
+        let config = load_with(&files, Path::new(MAIN));
+        assert!(
+            config.services[0].is_enabled(),
+            "{:?}",
+            diagnostics(&config)
+        );
+        config.diagnostics.iter().any(|d| {
+            d.severity == Severity::Warning
+                && d.message
+                    .contains("every session is ended before it starts")
+        })
+    };
+    assert!(!warned(POLICY, ""));
+    assert!(warned("ALLOW { read, write } DEFAULT KILL", ""));
+    assert!(warned("ERRNO(1) { execve } DEFAULT ALLOW", ""));
+    // The daemon's execve is an x86-64 call even for an i386 challenge.
+    assert!(warned(POLICY, "kafel_arch = i386"));
+    assert!(!warned(POLICY, "kafel_arch = x86_64 i386"));
 }
 
 #[test]
